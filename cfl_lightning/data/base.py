@@ -1,0 +1,108 @@
+"""Common base of the DataModules: splits and DataLoader settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchdata.stateful_dataloader import StatefulDataLoader
+
+SPLITS = ("train", "val", "test")
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Base DataModule: subclasses implement ``build_dataset(split)``.
+
+    Batches are dicts: ``"image"`` float ``(B, 3, H, W)`` in ``[-1, 1]`` (the target), ``"path"``
+    (list of str), and per task ``"label"`` long ``(B, H, W)``, ``"instance"`` long ``(B, H, W)``,
+    or ``"input"`` float ``(B, C, H, W)``.
+
+    The train loader is torchdata's ``StatefulDataLoader`` (shuffled, last partial batch dropped)
+    so that a run resumed mid-epoch continues with the same batches; ``seed`` seeds the shuffle.
+
+    Args:
+        batch_size: images per batch and device; default 1 (SPADE/pix2pix use 1 per GPU or more).
+        num_workers: DataLoader worker processes; default 0.
+        pin_memory: pin host memory (for GPU training).
+        persistent_workers: keep workers between epochs (only with ``num_workers > 0``).
+        seed: seed of the train shuffle order.
+        predict_split: the split ``predict`` runs on; default ``"test"``.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 1,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        seed: int = 0,
+        predict_split: str = "test",
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size}")
+        if num_workers < 0:
+            raise ValueError(f"num_workers: expected an integer >= 0, got {num_workers}")
+        if predict_split not in SPLITS:
+            raise ValueError(f"predict_split: expected one of {SPLITS}, got {predict_split!r}")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.seed = seed
+        self.predict_split = predict_split
+        self._datasets: dict[str, Dataset] = {}
+
+    def build_dataset(self, split: str) -> Dataset:
+        """The dataset of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
+        raise NotImplementedError
+
+    def dataset(self, split: str) -> Dataset:
+        """The (cached) dataset of ``split``; built, and so checked, on first use."""
+        if split not in self._datasets:
+            self._datasets[split] = self.build_dataset(split)
+        return self._datasets[split]
+
+    def setup(self, stage: str) -> None:
+        splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
+            stage, (self.predict_split,)
+        )
+        for split in splits:
+            self.dataset(split)
+
+    def _loader_kwargs(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "num_workers": self.num_workers,
+            "pin_memory": self.pin_memory,
+            "persistent_workers": self.persistent_workers,
+        }
+
+    def train_dataloader(self) -> StatefulDataLoader:
+        dataset = self.dataset("train")
+        if len(dataset) < self.batch_size:  # type: ignore[arg-type]
+            raise ValueError(
+                f"batch_size: {self.batch_size} is larger than the {len(dataset)} training "  # type: ignore[arg-type]
+                "images; lower it or add images"
+            )
+        return StatefulDataLoader(
+            dataset,
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(self.seed),
+            **self._loader_kwargs(),
+        )
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        return DataLoader(self.dataset(split), shuffle=False, **self._loader_kwargs())
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.predict_split)

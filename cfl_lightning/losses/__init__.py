@@ -1,0 +1,24 @@
+"""Losses: PatchNCE, the contrastive feature loss, and the baselines it is compared with."""
+
+from torch.nn import L1Loss
+from torch.nn.functional import l1_loss
+
+from cfl_lightning.losses.contrastive_feature import ContrastiveFeatureLoss, sample_locations
+from cfl_lightning.losses.gan import GAN_MODES, GANLoss, feature_matching_loss
+from cfl_lightning.losses.patch_nce import PatchNCELoss, patch_nce
+from cfl_lightning.losses.perceptual import PERCEPTUAL_LAYERS, PERCEPTUAL_WEIGHTS, PerceptualLoss
+
+__all__ = [
+    "GAN_MODES",
+    "PERCEPTUAL_LAYERS",
+    "PERCEPTUAL_WEIGHTS",
+    "ContrastiveFeatureLoss",
+    "GANLoss",
+    "L1Loss",
+    "PatchNCELoss",
+    "PerceptualLoss",
+    "feature_matching_loss",
+    "l1_loss",
+    "patch_nce",
+    "sample_locations",
+]

@@ -1,0 +1,62 @@
+"""Validation of the image pairs given to the losses: clear errors instead of deep shape errors."""
+
+from __future__ import annotations
+
+import torch
+
+RANGE_TOLERANCE = 0.01  # fraction of the range's width that values may overshoot it by
+
+
+def check_image_pair(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    input_range: tuple[float, float],
+    channels: int = 3,
+) -> None:
+    """Raise ``ValueError`` unless ``pred`` and ``target`` are equal-shaped finite
+    ``(B, channels, H, W)`` tensors with values inside ``input_range`` (plus 1% of its width)."""
+    for name, x in (("pred", pred), ("target", target)):
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+        if x.dim() != 4:
+            raise ValueError(
+                f"{name}: expected a 4-D (B, {channels}, H, W) tensor, got shape {tuple(x.shape)}"
+            )
+        if x.shape[1] != channels:
+            raise ValueError(
+                f"{name}: expected {channels} channels (B, {channels}, H, W), got shape "
+                f"{tuple(x.shape)}"
+            )
+    if pred.shape != target.shape:
+        raise ValueError(
+            "pred, target: expected equal shapes, got "
+            f"{tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    low, high = input_range
+    slack = RANGE_TOLERANCE * (high - low)
+    for name, x in (("pred", pred), ("target", target)):
+        lo_hi = torch.stack(torch.aminmax(x.detach().float())).cpu()  # one device sync per tensor
+        if not bool(torch.isfinite(lo_hi).all()):  # aminmax propagates NaN and inf
+            raise ValueError(f"{name}: expected finite values, found NaN or inf")
+        lo, hi = float(lo_hi[0]), float(lo_hi[1])
+        if lo < low - slack or hi > high + slack:
+            raise ValueError(
+                f"{name}: values span [{lo:.4g}, {hi:.4g}], outside input_range=({low}, {high}); "
+                "rescale the images or set input_range (e.g. (0, 1) for images in [0, 1])"
+            )
+
+
+def check_feature_size(images: torch.Tensor, strides: dict[str, int] | None) -> None:
+    """Raise ``ValueError`` if a layer of stride ``strides[layer]`` has fewer than 2 feature
+    locations for ``images`` ``(B, C, H, W)``. No check when ``strides`` is None."""
+    if not strides:
+        return
+    height, width = images.shape[-2:]
+    for layer, stride in strides.items():
+        locations = (height // stride) * (width // stride)
+        if locations < 2:
+            raise ValueError(
+                f"pred: a {height}x{width} image gives layer {layer} (stride {stride}) "
+                f"{locations} location(s); at least 2 are needed, so images must be at least "
+                f"{2 * stride}x{2 * stride} pixels (or {stride}x{2 * stride}) for this layer"
+            )
