@@ -46,17 +46,21 @@ def check_image_pair(
             )
 
 
-def check_feature_size(images: torch.Tensor, strides: dict[str, int] | None) -> None:
-    """Raise ``ValueError`` if a layer of stride ``strides[layer]`` has fewer than 2 feature
-    locations for ``images`` ``(B, C, H, W)``. No check when ``strides`` is None."""
+def check_feature_size(
+    images: torch.Tensor, strides: dict[str, int] | None, min_locations: int = 2
+) -> None:
+    """Raise ``ValueError`` if a layer of stride ``strides[layer]`` has fewer than
+    ``min_locations`` feature locations for ``images`` ``(B, C, H, W)`` (the deepest such layer is
+    named). No check when ``strides`` is None."""
     if not strides:
         return
     height, width = images.shape[-2:]
-    for layer, stride in strides.items():
+    for layer, stride in sorted(strides.items(), key=lambda item: -item[1]):
         locations = (height // stride) * (width // stride)
-        if locations < 2:
+        if locations < min_locations:
+            side = stride * (2 if min_locations > 1 else 1)
             raise ValueError(
                 f"pred: a {height}x{width} image gives layer {layer} (stride {stride}) "
-                f"{locations} location(s); at least 2 are needed, so images must be at least "
-                f"{2 * stride}x{2 * stride} pixels (or {stride}x{2 * stride}) for this layer"
+                f"{locations} feature location(s); at least {min_locations} are needed, so images "
+                f"must be at least {side}x{side} pixels for this layer"
             )

@@ -60,7 +60,7 @@ class PerceptualLoss(nn.Module):
         """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar."""
         if self.validate_inputs:
             check_image_pair(pred, target, self.input_range)
-            check_feature_size(pred, getattr(self.extractor, "strides", None))
+            check_feature_size(pred, getattr(self.extractor, "strides", None), min_locations=1)
         pred_features = self.extractor(pred)
         with torch.no_grad():
             target_features = self.extractor(target)
