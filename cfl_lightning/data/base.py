@@ -9,6 +9,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from cfl_lightning.data.sampler import EpochShuffleSampler
+
 SPLITS = ("train", "val", "test")
 
 
@@ -19,8 +21,9 @@ class ImageDataModule(pl.LightningDataModule):
     (list of str), and per task ``"label"`` long ``(B, H, W)``, ``"instance"`` long ``(B, H, W)``,
     or ``"input"`` float ``(B, C, H, W)``.
 
-    The train loader is torchdata's ``StatefulDataLoader`` (shuffled, last partial batch dropped)
-    so that a run resumed mid-epoch continues with the same batches; ``seed`` seeds the shuffle.
+    The train loader is torchdata's ``StatefulDataLoader`` (shuffled by ``EpochShuffleSampler``,
+    last partial batch dropped), so that a run resumed mid-epoch continues with the same batches;
+    ``seed`` seeds the shuffle.
 
     Args:
         batch_size: images per batch and device; default 1 (SPADE/pix2pix use 1 per GPU or more).
@@ -89,14 +92,21 @@ class ImageDataModule(pl.LightningDataModule):
             )
         return StatefulDataLoader(
             dataset,
-            shuffle=True,
+            sampler=EpochShuffleSampler(dataset, self.seed),  # type: ignore[arg-type]
             drop_last=True,
             generator=torch.Generator().manual_seed(self.seed),
             **self._loader_kwargs(),
         )
 
     def _eval_loader(self, split: str) -> DataLoader:
-        return DataLoader(self.dataset(split), shuffle=False, **self._loader_kwargs())
+        # Its own generator: creating the iterator must not draw from the global RNG, which
+        # training uses (validation in the middle of a run would change what follows).
+        return DataLoader(
+            self.dataset(split),
+            shuffle=False,
+            generator=torch.Generator().manual_seed(self.seed),
+            **self._loader_kwargs(),
+        )
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader("val")
