@@ -47,13 +47,16 @@ def patch_nce(
         q = query.to(dtype)
         k = key.detach().to(dtype)
         n = q.shape[1]
-        diagonal = torch.eye(n, dtype=torch.bool, device=q.device)
-        positive = (q * k).sum(dim=-1, keepdim=True)  # (B, N, 1)
-        negatives = [torch.bmm(q, k.transpose(1, 2)).masked_fill(diagonal, float("-inf"))]
+        # One product gives every logit: row i holds q_i.k_j (j = 1..N, the positive at j = i)
+        # and, with query negatives, q_i.q_j (j = 1..N, the self-similarity q_i.q_i masked out).
+        candidates = torch.cat([k, q], dim=1) if query_negatives else k
+        logits = torch.bmm(q, candidates.transpose(1, 2)) / temperature  # (B, N, N or 2N)
         if query_negatives:
-            negatives.append(torch.bmm(q, q.transpose(1, 2)).masked_fill(diagonal, float("-inf")))
-        logits = torch.cat([positive, *negatives], dim=-1) / temperature  # (B, N, 1 + N or 2N)
-        loss = torch.logsumexp(logits, dim=-1) - logits[..., 0]
+            self_similarity = torch.eye(n, dtype=torch.bool, device=q.device)
+            mask = torch.cat([torch.zeros_like(self_similarity), self_similarity], dim=1)
+            logits = logits.masked_fill(mask, float("-inf"))
+        positive = logits.diagonal(dim1=1, dim2=2)  # (B, N): q_i.k_i / tau
+        loss = torch.logsumexp(logits, dim=-1) - positive
     return loss.mean() if reduction == "mean" else loss
 
 
