@@ -1,0 +1,409 @@
+"""The base LightningModule: a generator trained with declarative loss terms, the CFL critic and an
+optional discriminator, each with its own optimizer (manual optimization)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from pytorch_lightning.cli import OptimizerCallable
+from torch import nn
+
+from cfl_lightning.losses import (
+    GAN_MODES,
+    ContrastiveFeatureLoss,
+    GANLoss,
+    PerceptualLoss,
+    feature_matching_loss,
+)
+from cfl_lightning.metrics import quality_metrics
+from cfl_lightning.modules.frozen_params import no_param_grads
+from cfl_lightning.modules.optimization import LR_SCHEDULES, LinearDecay, adam_2e4, step_uncounted
+
+LOSS_TERMS = ("l1", "perceptual", "cfl", "gan", "feature_matching")
+OPTIMIZER_ORDER = ("generator", "critic", "discriminator")
+VALIDATION_CFL_SEED = 12345
+
+
+class ImagePredictionModule(pl.LightningModule):
+    """Train ``generator`` to map inputs to target images with a weighted sum of loss terms.
+
+    ``losses`` maps term names to weights: ``"l1"`` (pixel L1), ``"perceptual"`` (VGG loss),
+    ``"cfl"`` (contrastive feature loss, critic trained by its own optimizer), ``"gan"`` and
+    ``"feature_matching"`` (need ``discriminator``). Each paper baseline is a config change:
+    ``{"l1": 1}``, ``{"perceptual": 10}``, ``{"cfl": 1.6}``, plus ``{"gan": 1, "feature_matching":
+    10}`` for the GAN variants.
+
+    Each training iteration: the discriminator's step (when present), then one backward of the
+    generator's loss that fills the generator's and the critic's gradients, then both step. Only the
+    generator's step is counted by Lightning, so ``trainer.max_steps`` and ``global_step`` count
+    training iterations whatever the number of optimizers. Optimizers are ordered (generator,
+    critic, discriminator); resuming from a checkpoint made with another set fails clearly.
+
+    Subclasses adapt to a task by overriding ``prepare_batch`` (batch -> ``(input, target)``), and
+    optionally ``discriminator_condition`` and ``visualize_input``.
+
+    Args:
+        generator: ``input -> (B, 3, H, W)`` images in ``[-1, 1]``.
+        losses: term name -> weight; default ``{"cfl": 1.0}``.
+        cfl: the CFL module (default ``ContrastiveFeatureLoss()`` with ImageNet VGG19 weights when
+            ``"cfl"`` is a term).
+        perceptual: the VGG loss module (default ``PerceptualLoss()`` when it is a term).
+        discriminator: e.g. ``MultiscaleDiscriminator``; its input is the condition (see
+            ``discriminator_condition``) concatenated with the image on channels.
+        gan_mode: ``"hinge"`` (default), ``"ls"`` or ``"bce"``.
+        generator_optimizer, critic_optimizer, discriminator_optimizer: callables from parameters
+            to optimizers; default Adam, lr 2e-4, betas (0.5, 0.999).
+        lr_schedule: ``"constant"`` or ``"linear_decay"`` (to 0 from ``lr_decay_start`` of the run).
+        gradient_clip_val: clip each optimizer's gradient norm to this value (manual optimization
+            does not support the Trainer's ``gradient_clip_val``).
+        metrics: validation/test metrics by name (see ``cfl_lightning.metrics.quality_metrics``);
+            ``val/l1`` and, with a CFL term, ``val/cfl`` are always logged.
+        compile_generator: ``torch.compile`` the generator (in place; checkpoints keep their keys).
+        conditional_discriminator: give the discriminator the condition as well as the image.
+    """
+
+    def __init__(
+        self,
+        generator: nn.Module,
+        losses: dict[str, float] | None = None,
+        cfl: ContrastiveFeatureLoss | None = None,
+        perceptual: PerceptualLoss | None = None,
+        discriminator: nn.Module | None = None,
+        gan_mode: str = "hinge",
+        generator_optimizer: OptimizerCallable = adam_2e4,
+        critic_optimizer: OptimizerCallable = adam_2e4,
+        discriminator_optimizer: OptimizerCallable = adam_2e4,
+        lr_schedule: str = "constant",
+        lr_decay_start: float = 0.5,
+        gradient_clip_val: float | None = None,
+        metrics: Sequence[str] = ("psnr", "ssim"),
+        compile_generator: bool = False,
+        conditional_discriminator: bool = True,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        losses = dict(losses) if losses is not None else {"cfl": 1.0}
+        unknown = sorted(set(losses) - set(LOSS_TERMS))
+        if unknown:
+            raise ValueError(f"losses: unknown term(s) {unknown}; expected names from {LOSS_TERMS}")
+        if not losses or any(float(w) < 0 for w in losses.values()):
+            raise ValueError(
+                f"losses: expected at least one term with a non-negative weight, got {losses}"
+            )
+        if gan_mode not in GAN_MODES:
+            raise ValueError(f"gan_mode: expected one of {GAN_MODES}, got {gan_mode!r}")
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule: expected one of {LR_SCHEDULES}, got {lr_schedule!r}")
+        needs_discriminator = [t for t in ("gan", "feature_matching") if t in losses]
+        if needs_discriminator and discriminator is None:
+            raise ValueError(
+                f"discriminator: the loss term(s) {needs_discriminator} need a discriminator, "
+                "got None"
+            )
+        if discriminator is not None and "gan" not in losses:
+            raise ValueError("discriminator: given, but 'gan' is not in losses; add it or drop it")
+        if cfl is not None and "cfl" not in losses:
+            raise ValueError("cfl: a CFL module was given but 'cfl' is not in losses")
+        if perceptual is not None and "perceptual" not in losses:
+            raise ValueError("perceptual: a module was given but 'perceptual' is not in losses")
+
+        # Modules and optimizer factories stay out of the checkpoint's hyperparameters: they are
+        # not plain data (torch.load(weights_only=True) would refuse them).
+        self.save_hyperparameters(
+            ignore=[
+                "generator",
+                "cfl",
+                "perceptual",
+                "discriminator",
+                "generator_optimizer",
+                "critic_optimizer",
+                "discriminator_optimizer",
+            ]
+        )
+        self.loss_weights = {name: float(w) for name, w in losses.items()}
+        self.generator = generator
+        self.cfl = cfl if cfl is not None or "cfl" not in losses else ContrastiveFeatureLoss()
+        self.perceptual = (
+            perceptual if perceptual is not None or "perceptual" not in losses else PerceptualLoss()
+        )
+        self.discriminator = discriminator
+        self.gan_loss = GANLoss(gan_mode)
+        self.generator_optimizer = generator_optimizer
+        self.critic_optimizer = critic_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.lr_schedule = lr_schedule
+        self.lr_decay_start = lr_decay_start
+        self.gradient_clip_val = gradient_clip_val
+        self.compile_generator = compile_generator
+        self.conditional_discriminator = conditional_discriminator
+        self.val_metrics = quality_metrics(list(metrics)).clone(prefix="val/")
+        self.test_metrics = quality_metrics(list(metrics)).clone(prefix="test/")
+
+    # ----------------------------------------------------------------- task hooks (override these)
+    def prepare_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch -> ``(generator_input, target)``. Default: ``batch["input"], batch["image"]``."""
+        return batch["input"], batch["image"]
+
+    def discriminator_condition(
+        self, generator_input: torch.Tensor, target: torch.Tensor
+    ) -> torch.Tensor | None:
+        """What the discriminator sees beside the image: the generator's input (resized to the
+        image's size if needed) when ``conditional_discriminator``, else nothing."""
+        if not self.conditional_discriminator:
+            return None
+        if generator_input.shape[-2:] != target.shape[-2:]:
+            return F.interpolate(generator_input, size=target.shape[-2:], mode="nearest")
+        return generator_input
+
+    def visualize_input(self, generator_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The input as ``(B, 3, H, W)`` images in ``[-1, 1]`` at the target's size, for grids."""
+        x = generator_input[:, :3]
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        elif x.shape[1] == 2:
+            x = torch.cat([x, x[:, :1]], dim=1)
+        if x.shape[-2:] != target.shape[-2:]:
+            x = F.interpolate(x, size=target.shape[-2:], mode="nearest")
+        return x.clamp(-1, 1)
+
+    def generate(self, generator_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The prediction shown and scored at validation, test and prediction (``target`` gives
+        known pixels to tasks that keep them, such as inpainting). Default: the generator's."""
+        return self.generator(generator_input)
+
+    # ------------------------------------------------------------------------------ forward
+    def forward(self, generator_input: torch.Tensor) -> torch.Tensor:
+        return self.generator(generator_input)
+
+    def configure_model(self) -> None:
+        if self.compile_generator and not getattr(self, "_generator_compiled", False):
+            self.generator.compile()
+            self._generator_compiled = True
+
+    def _check_prediction(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+        if prediction.shape != target.shape:
+            raise ValueError(
+                f"generator: produced images of shape {tuple(prediction.shape)} for targets of "
+                f"shape {tuple(target.shape)}; check its output size and channels"
+            )
+
+    def _discriminate(self, condition: torch.Tensor | None, images: torch.Tensor) -> Any:
+        assert self.discriminator is not None
+        x = images if condition is None else torch.cat([condition, images.to(condition.dtype)], 1)
+        return self.discriminator(x)
+
+    # ------------------------------------------------------------------------- loss terms
+    def generator_loss_terms(
+        self, generator_input: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Every active term's unweighted value for one batch."""
+        terms: dict[str, torch.Tensor] = {}
+        if "l1" in self.loss_weights:
+            terms["l1"] = F.l1_loss(prediction.float(), target.float())
+        if self.perceptual is not None:
+            terms["perceptual"] = self.perceptual(prediction, target)
+        if self.cfl is not None:
+            terms["cfl"] = self.cfl(prediction, target)
+        if self.discriminator is not None:
+            condition = self.discriminator_condition(generator_input, target)
+            with no_param_grads(self.discriminator):
+                both = torch.cat([prediction, target.to(prediction.dtype)], 0)
+                if condition is not None:
+                    condition = torch.cat([condition, condition], 0)
+                outputs = self._discriminate(condition, both)
+            fake, real = _split_scales(outputs)
+            terms["gan"] = self.gan_loss.generator_loss(fake)
+            if "feature_matching" in self.loss_weights:
+                terms["feature_matching"] = feature_matching_loss(fake, real)
+        return terms
+
+    def _discriminator_step(
+        self, generator_input: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        optimizer = self._optimizers_by_name()["discriminator"]
+        condition = self.discriminator_condition(generator_input, target)
+        both = torch.cat([prediction.detach(), target.to(prediction.dtype)], 0)
+        if condition is not None:
+            condition = torch.cat([condition, condition], 0)
+        fake, real = _split_scales(self._discriminate(condition, both))
+        real_loss, fake_loss = self.gan_loss.discriminator_loss(real, fake)
+        loss = real_loss + fake_loss
+        optimizer.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        self._clip_and_step_uncounted(optimizer.optimizer)
+        return {"d_real": real_loss.detach(), "d_fake": fake_loss.detach(), "d_loss": loss.detach()}
+
+    # ------------------------------------------------------------------------ optimisation
+    def optimizer_names(self) -> list[str]:
+        """Names of this configuration's optimizers, in their fixed order."""
+        names = ["generator"]
+        if self.cfl is not None and any(True for _ in self.cfl.critic_parameters()):
+            names.append("critic")
+        if self.discriminator is not None:
+            names.append("discriminator")
+        return names
+
+    def configure_optimizers(self) -> Any:
+        parameters = {
+            "generator": lambda: self.generator.parameters(),
+            "critic": lambda: self.cfl.critic_parameters(),
+            "discriminator": lambda: self.discriminator.parameters(),
+        }
+        factories = {
+            "generator": self.generator_optimizer,
+            "critic": self.critic_optimizer,
+            "discriminator": self.discriminator_optimizer,
+        }
+        optimizers = [factories[n](list(parameters[n]())) for n in self.optimizer_names()]
+        if self.lr_schedule == "constant":
+            return optimizers
+        total = self.trainer.estimated_stepping_batches
+        if total == float("inf"):
+            raise ValueError(
+                "lr_schedule: 'linear_decay' needs a finite run; set trainer.max_steps or "
+                "trainer.max_epochs"
+            )
+        schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(opt, LinearDecay(int(total), self.lr_decay_start))
+            for opt in optimizers
+        ]
+        return optimizers, schedulers
+
+    def _optimizers_by_name(self) -> dict[str, Any]:
+        optimizers = self.optimizers()
+        if not isinstance(optimizers, list):
+            optimizers = [optimizers]
+        return dict(zip(self.optimizer_names(), optimizers))
+
+    def _grad_scaler(self) -> torch.amp.GradScaler | None:
+        return getattr(self.trainer.precision_plugin, "scaler", None)
+
+    def _clip_and_step_uncounted(self, optimizer: torch.optim.Optimizer) -> None:
+        scaler = self._grad_scaler()
+        if self.gradient_clip_val is not None:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            self._clip(optimizer)
+        step_uncounted(optimizer, scaler)
+
+    def _clip(self, optimizer: torch.optim.Optimizer) -> None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, float(self.gradient_clip_val))
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Only the generator's step goes through Lightning (gradients already unscaled here).
+        if self.gradient_clip_val is not None:
+            self._clip(optimizer)
+
+    # ---------------------------------------------------------------------------- steps
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        generator_input, target = self.prepare_batch(batch)
+        optimizers = self._optimizers_by_name()
+        prediction = self.generator(generator_input)
+        self._check_prediction(prediction, target)
+        logs: dict[str, torch.Tensor] = {}
+        if self.discriminator is not None:
+            logs.update(self._discriminator_step(generator_input, prediction, target))
+
+        terms = self.generator_loss_terms(generator_input, prediction, target)
+        total = sum(self.loss_weights[name] * value for name, value in terms.items())
+        optimizers["generator"].zero_grad(set_to_none=True)
+        if "critic" in optimizers:
+            optimizers["critic"].zero_grad(set_to_none=True)
+        self.manual_backward(total)
+        if "critic" in optimizers:
+            self._clip_and_step_uncounted(optimizers["critic"].optimizer)
+        optimizers["generator"].step()  # counted: global_step += 1, scaler.update() once
+        self._step_schedulers()
+
+        logs.update({name: value.detach() for name, value in terms.items()})
+        batch_size = target.shape[0]
+        self.log_dict({f"train/{k}": v for k, v in logs.items()}, batch_size=batch_size)
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=batch_size)
+        return total.detach()
+
+    def _step_schedulers(self) -> None:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            scheduler.step()
+
+    def _evaluate(self, batch: Any, batch_idx: int, stage: str) -> dict[str, torch.Tensor]:
+        generator_input, target = self.prepare_batch(batch)
+        prediction = self.generate(generator_input, target)
+        self._check_prediction(prediction, target)
+        prediction = prediction.float().clamp(-1, 1)
+        target = target.float()
+        batch_size = target.shape[0]
+        self.log(
+            f"{stage}/l1", F.l1_loss(prediction, target), batch_size=batch_size, sync_dist=True
+        )
+        if self.cfl is not None:
+            # A fixed generator per batch: validation never consumes the global RNG.
+            generator = torch.Generator().manual_seed(VALIDATION_CFL_SEED + batch_idx)
+            value = self.cfl(prediction, target, generator=generator)
+            self.log(f"{stage}/cfl", value, batch_size=batch_size, sync_dist=True)
+        metrics = self.val_metrics if stage == "val" else self.test_metrics
+        metrics.update(prediction, target)
+        self.log_dict(metrics, batch_size=batch_size)
+        return {
+            "input": self.visualize_input(generator_input, target),
+            "prediction": prediction,
+            "target": target,
+        }
+
+    def validation_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate(batch, batch_idx, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        return self._evaluate(batch, batch_idx, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
+        """Returns ``{"prediction": (B, 3, H, W) in [-1, 1], "path": [...]}``."""
+        generator_input, target = self.prepare_batch(batch)
+        prediction = self.generate(generator_input, target).float().clamp(-1, 1)
+        paths = batch.get("path") if isinstance(batch, Mapping) else None
+        return {"prediction": prediction, "path": paths}
+
+    # ------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        checkpoint["cfl_lightning"] = {"optimizers": self.optimizer_names(), "rng": rng}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get("cfl_lightning", {})
+        trainer = self._trainer
+        resuming_fit = trainer is not None and trainer.state.fn == "fit"
+        if resuming_fit and "optimizers" in saved and saved["optimizers"] != self.optimizer_names():
+            raise ValueError(
+                f"ckpt_path: the checkpoint was trained with optimizers {saved['optimizers']} but "
+                f"this configuration has {self.optimizer_names()}; optimizer states are restored "
+                "by position, so resuming would mix them up. Use the same loss terms and "
+                "discriminator, or start a new run initialised from the weights."
+            )
+        rng = saved.get("rng", {})
+        if resuming_fit and "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+            if "cuda" in rng and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng["cuda"])
+
+
+def _split_scales(outputs: Any) -> tuple[Any, Any]:
+    """Split a discriminator's output on ``cat([fake, real])`` into the fake and real halves
+    (a tensor, a list of tensors, or per-scale lists of layer features)."""
+    if isinstance(outputs, torch.Tensor):
+        fake, real = outputs.chunk(2, dim=0)
+        return fake, real
+    fakes, reals = [], []
+    for item in outputs:
+        fake, real = _split_scales(item)
+        fakes.append(fake)
+        reals.append(real)
+    return fakes, reals
