@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 RANGE_TOLERANCE = 0.01  # fraction of the range's width that values may overshoot it by
@@ -34,11 +36,14 @@ def check_image_pair(
         )
     low, high = input_range
     slack = RANGE_TOLERANCE * (high - low)
-    for name, x in (("pred", pred), ("target", target)):
-        lo_hi = torch.stack(torch.aminmax(x.detach().float())).cpu()  # one device sync per tensor
-        if not bool(torch.isfinite(lo_hi).all()):  # aminmax propagates NaN and inf
+    # Min and max of both tensors in one device-to-host copy (one sync); aminmax propagates
+    # NaN and inf, so the same numbers tell whether the values are finite.
+    stats = torch.stack(
+        [*torch.aminmax(pred.detach().float()), *torch.aminmax(target.detach().float())]
+    ).tolist()
+    for name, (lo, hi) in (("pred", stats[:2]), ("target", stats[2:])):
+        if not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(f"{name}: expected finite values, found NaN or inf")
-        lo, hi = float(lo_hi[0]), float(lo_hi[1])
         if lo < low - slack or hi > high + slack:
             raise ValueError(
                 f"{name}: values span [{lo:.4g}, {hi:.4g}], outside input_range=({low}, {high}); "

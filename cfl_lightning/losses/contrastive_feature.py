@@ -17,15 +17,18 @@ from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS, VGG19Features
 def sample_locations(
     num_locations: int, num_patches: int, device: torch.device, generator: torch.Generator | None
 ) -> torch.Tensor:
-    """``min(num_patches, num_locations)`` distinct indices into ``range(num_locations)``.
+    """``min(num_patches, num_locations)`` distinct indices into ``range(num_locations)``, on
+    ``device``.
 
-    Drawn on the CPU (from ``generator``, else torch's global RNG) so the draw is the same on
-    every device, then moved to ``device``.
+    Drawn from ``generator`` (on its own device, then moved), else from ``device``'s global RNG
+    (reproducible under ``seed_everything``), so no host-device copy stalls the GPU.
     """
     if num_patches >= num_locations:
         return torch.arange(num_locations, device=device)
-    order = torch.randperm(num_locations, generator=generator)
-    return order[:num_patches].to(device)
+    if generator is not None:
+        order = torch.randperm(num_locations, generator=generator, device=generator.device)
+        return order[:num_patches].to(device)
+    return torch.randperm(num_locations, device=device)[:num_patches]
 
 
 class ContrastiveFeatureLoss(nn.Module):
@@ -135,17 +138,17 @@ class ContrastiveFeatureLoss(nn.Module):
     def _extractor_is_trainable(self) -> bool:
         return any(p.requires_grad for p in self.extractor.parameters())
 
-    def _embed(self, name: str, features: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
-        """``(B, C, h, w)`` features at ``locations`` (``(N,)`` flat indices) -> ``(B, N, D)``."""
-        picked = features.flatten(2).index_select(2, locations).transpose(1, 2)
-        return l2_normalize(self.heads[name](picked).float())
+    def _pick(self, features: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
+        """``(B, C, h, w)`` features at ``locations`` (``(N,)`` flat indices) -> ``(B, N, C)``."""
+        return features.flatten(2).index_select(2, locations).transpose(1, 2)
 
     def forward(
         self, pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar (float32).
 
-        ``generator``: a CPU ``torch.Generator`` for the patch locations (default: global RNG).
+        ``generator``: a ``torch.Generator`` for the patch locations (default: the global RNG of
+        ``pred``'s device).
         """
         if self.validate_inputs:
             check_image_pair(pred, target, self.input_range)
@@ -154,25 +157,34 @@ class ContrastiveFeatureLoss(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and self._extractor_is_trainable()):
             target_features = self.extractor(target.detach())
 
-        total = pred.new_zeros((), dtype=torch.float32)
+        sizes = []
         for name in self.layers:
-            pred_map, target_map = pred_features[name], target_features[name]
-            height, width = pred_map.shape[-2:]
+            height, width = pred_features[name].shape[-2:]
             if height * width < 2:
                 raise ValueError(
                     f"pred: layer {name} has a {height}x{width} feature map for a "
                     f"{pred.shape[-2]}x{pred.shape[-1]} image; at least 2 locations are needed, "
                     "use larger images or drop this layer"
                 )
-            locations = sample_locations(height * width, self.num_patches, pred.device, generator)
-            pred_embedding = self._embed(name, pred_map, locations)
-            target_embedding = self._embed(name, target_map, locations)
-            layer_loss = patch_nce(
-                pred_embedding, target_embedding, self.temperature, self.query_negatives
+            sizes.append(height * width)
+        locations = [sample_locations(n, self.num_patches, pred.device, generator) for n in sizes]
+
+        total = pred.new_zeros((), dtype=torch.float32)
+        for name, where in zip(self.layers, locations):
+            # One head call for prediction and target: (2B, N, D), prediction first.
+            picked = torch.cat(
+                [self._pick(pred_features[name], where), self._pick(target_features[name], where)]
             )
+            embedding = l2_normalize(self.heads[name](picked).float())
+            pred_embedding, target_embedding = embedding.chunk(2)
             if self.bidirectional:
-                layer_loss = layer_loss + patch_nce(
-                    target_embedding, pred_embedding, self.temperature, self.query_negatives
+                # NCE(pred -> target) + NCE(target -> pred) as one call on the stacked batch: the
+                # mean over 2B images of the sum's two halves, hence the factor 2.
+                keys = torch.cat([target_embedding, pred_embedding])
+                layer_loss = 2 * patch_nce(embedding, keys, self.temperature, self.query_negatives)
+            else:
+                layer_loss = patch_nce(
+                    pred_embedding, target_embedding, self.temperature, self.query_negatives
                 )
             total = total + self.layer_weights[name] * layer_loss
         return total
