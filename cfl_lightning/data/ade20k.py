@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,12 +53,7 @@ class ADE20KDataModule(LabelImageDataModule):
         crop_size: int = 256,
         aspect_ratio: float = 1.0,
         flip: bool = True,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        seed: int = 0,
-        predict_split: str = "test",
+        **loader: Any,
     ) -> None:
         super().__init__(
             num_classes=150,
@@ -67,12 +63,7 @@ class ADE20KDataModule(LabelImageDataModule):
             crop_size=crop_size,
             aspect_ratio=aspect_ratio,
             flip=flip,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
+            **loader,
         )
         self.root = Path(root)
 

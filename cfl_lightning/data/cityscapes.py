@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cfl_lightning.data.checks import index_by_key, require_folder, require_nonempty
 from cfl_lightning.data.label_image import LabelImageDataModule, LabelImageSample, pair_samples
@@ -42,12 +43,7 @@ class CityscapesDataModule(LabelImageDataModule):
         crop_size: int = 512,
         aspect_ratio: float = 2.0,
         flip: bool = True,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        seed: int = 0,
-        predict_split: str = "test",
+        **loader: Any,
     ) -> None:
         super().__init__(
             num_classes=35,
@@ -57,12 +53,7 @@ class CityscapesDataModule(LabelImageDataModule):
             crop_size=crop_size,
             aspect_ratio=aspect_ratio,
             flip=flip,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
+            **loader,
         )
         if test_split not in ("val", "test"):
             raise ValueError(f"test_split: expected 'val' or 'test', got {test_split!r}")

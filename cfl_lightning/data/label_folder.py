@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from cfl_lightning.data.checks import (
     hold_out_split,
@@ -53,12 +54,7 @@ class LabelFolderDataModule(LabelImageDataModule):
         crop_size: int = 256,
         aspect_ratio: float = 1.0,
         flip: bool = True,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        seed: int = 0,
-        predict_split: str = "test",
+        **loader: Any,
     ) -> None:
         super().__init__(
             num_classes=num_classes,
@@ -68,12 +64,7 @@ class LabelFolderDataModule(LabelImageDataModule):
             crop_size=crop_size,
             aspect_ratio=aspect_ratio,
             flip=flip,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
+            **loader,
         )
         if (val_label_dir is None) != (val_image_dir is None):
             raise ValueError(

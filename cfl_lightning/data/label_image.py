@@ -173,20 +173,10 @@ class LabelImageDataModule(ImageDataModule):
         crop_size: int,
         aspect_ratio: float,
         flip: bool,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        seed: int = 0,
-        predict_split: str = "test",
+        **loader: Any,
     ) -> None:
         super().__init__(
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
+            **loader,
         )
         if num_classes < 1:
             raise ValueError(f"num_classes: expected an integer >= 1, got {num_classes}")

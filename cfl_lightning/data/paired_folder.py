@@ -124,21 +124,9 @@ class _PairedDataModule(ImageDataModule):
         crop_size: int,
         aspect_ratio: float,
         flip: bool,
-        batch_size: int,
-        num_workers: int,
-        pin_memory: bool,
-        persistent_workers: bool,
-        seed: int,
-        predict_split: str,
+        **loader: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
-        )
+        super().__init__(**loader)
         check_direction(direction)
         check_preprocess_args(preprocess, load_size, crop_size, aspect_ratio)
         self.direction = direction
@@ -188,12 +176,7 @@ class PairedFolderDataModule(_PairedDataModule):
         crop_size: int = 256,
         aspect_ratio: float = 1.0,
         flip: bool = True,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        seed: int = 0,
-        predict_split: str = "test",
+        **loader: Any,
     ) -> None:
         super().__init__(
             direction=direction,
@@ -202,12 +185,7 @@ class PairedFolderDataModule(_PairedDataModule):
             crop_size=crop_size,
             aspect_ratio=aspect_ratio,
             flip=flip,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
+            **loader,
         )
         self.root = Path(root)
 
@@ -255,12 +233,7 @@ class PairedTwoFolderDataModule(_PairedDataModule):
         crop_size: int = 256,
         aspect_ratio: float = 1.0,
         flip: bool = True,
-        batch_size: int = 1,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        seed: int = 0,
-        predict_split: str = "test",
+        **loader: Any,
     ) -> None:
         super().__init__(
             direction=direction,
@@ -269,12 +242,7 @@ class PairedTwoFolderDataModule(_PairedDataModule):
             crop_size=crop_size,
             aspect_ratio=aspect_ratio,
             flip=flip,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            pin_memory=pin_memory,
-            persistent_workers=persistent_workers,
-            seed=seed,
-            predict_split=predict_split,
+            **loader,
         )
         if (val_a_dir is None) != (val_b_dir is None):
             raise ValueError(
