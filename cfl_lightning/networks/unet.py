@@ -12,6 +12,18 @@ from cfl_lightning.networks.norms import (
     make_norm_2d,
 )
 
+UPSAMPLE_MODES = ("transpose", "resize")
+
+
+def upsampling_conv(mode: str, in_channels: int, out_channels: int, bias: bool) -> nn.Module:
+    """A 2x upsampling layer: a 4x4 stride-2 transposed conv, or nearest resize + 3x3 conv."""
+    if mode == "transpose":
+        return nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1, bias=bias)
+    return nn.Sequential(
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=bias),
+    )
+
 
 class UNetGenerator(nn.Module):
     """pix2pix U-Net: ``(B, input_channels, H, W) -> (B, C, H, W)`` in ``[-1, 1]``.
@@ -31,6 +43,10 @@ class UNetGenerator(nn.Module):
             or ``"none"``.
         use_dropout: dropout 0.5 in the decoder layers at width ``8 * ngf`` below the innermost,
             as pix2pix.
+        upsample: ``"transpose"`` (pix2pix's 4x4 stride-2 transposed convs) or ``"resize"``
+            (nearest 2x upsampling then a 3x3 conv, same widths). Transposed convs overlap
+            unevenly and, driven by a feature loss (VGG or CFL), paint a period-2 checkerboard;
+            resize-convolutions do not (see BENCHMARKS.md, quality).
     """
 
     def __init__(
@@ -41,9 +57,12 @@ class UNetGenerator(nn.Module):
         ngf: int = 64,
         norm: str = "batch",
         use_dropout: bool = False,
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         check_norm_kind(norm)
+        if upsample not in UPSAMPLE_MODES:
+            raise ValueError(f"upsample: expected one of {UPSAMPLE_MODES}, got {upsample!r}")
         if num_downs < 1:
             raise ValueError(f"num_downs: expected an integer >= 1, got {num_downs}")
         self.input_channels = input_channels
@@ -70,7 +89,7 @@ class UNetGenerator(nn.Module):
                 self.ups.append(
                     nn.Sequential(
                         nn.ReLU(),
-                        nn.ConvTranspose2d(in_width, output_channels, 4, stride=2, padding=1),
+                        upsampling_conv(upsample, in_width, output_channels, bias=True),
                         nn.Tanh(),
                     )
                 )
@@ -78,7 +97,7 @@ class UNetGenerator(nn.Module):
             out_width = widths[i - 1]
             layers = [
                 nn.ReLU(),
-                nn.ConvTranspose2d(in_width, out_width, 4, stride=2, padding=1, bias=bias),
+                upsampling_conv(upsample, in_width, out_width, bias=bias),
                 make_norm_2d(norm, out_width, affine),
             ]
             if use_dropout and i < innermost and out_width == 8 * ngf:

@@ -75,3 +75,29 @@ def test_gradient_reaches_every_parameter():
         if p.grad is None or not p.grad.abs().sum() > 0
     ]
     assert not missing
+
+
+def test_resize_upsampling_keeps_shapes_and_has_no_transposed_convs():
+    net = UNetGenerator(3, num_downs=4, ngf=8, upsample="resize")
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    out = net(x)
+    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in net.modules())
+    assert sum(isinstance(m, torch.nn.Upsample) for m in net.modules()) == 4
+
+
+def test_resize_upsampling_has_no_checkerboard_at_init():
+    # A constant input gives a constant output away from the borders with resize-convolutions;
+    # transposed 4x4 stride-2 convs give a period-2 pattern.
+    torch.manual_seed(0)
+    x = torch.full((1, 3, 32, 32), 0.5)
+    for mode, expect_pattern in (("resize", False), ("transpose", True)):
+        net = UNetGenerator(3, num_downs=3, ngf=8, upsample=mode, norm="none")
+        out = net(x)[0, 0, 8:24, 8:24]
+        pattern = (out[::2, ::2].mean() - out[1::2, ::2].mean()).abs()
+        assert bool(pattern > 1e-4) == expect_pattern, (mode, float(pattern))
+
+
+def test_bad_upsample_mode():
+    with pytest.raises(ValueError, match="upsample: expected one of"):
+        UNetGenerator(3, upsample="bilinear")
