@@ -9,6 +9,34 @@ import torch.nn.functional as F
 from torch import nn
 
 SR_SCALES = (2, 4, 8)
+UPSAMPLERS = ("pixelshuffle", "resize")
+
+
+def icnr_(conv: nn.Conv2d, factor: int = 2) -> None:
+    """ICNR initialisation (Aitken et al., 2017) of the conv before ``PixelShuffle(factor)``: the
+    ``factor**2`` sub-pixel channels of each output channel start equal, so the pair starts as a
+    conv followed by nearest upsampling, with no checkerboard."""
+    out_channels = conv.out_channels // factor**2
+    base = torch.empty(out_channels, *conv.weight.shape[1:])
+    nn.init.kaiming_normal_(base, nonlinearity="leaky_relu", a=0.2)
+    with torch.no_grad():
+        conv.weight.copy_(base.repeat_interleave(factor**2, dim=0))
+        if conv.bias is not None:
+            conv.bias.zero_()
+
+
+def upsampling_stage(kind: str, channels: int) -> list[nn.Module]:
+    """One 2x stage: ``"pixelshuffle"`` (conv to 4x channels, ICNR-initialised, PixelShuffle) or
+    ``"resize"`` (nearest 2x, then a 3x3 conv), each followed by LeakyReLU 0.2."""
+    if kind == "pixelshuffle":
+        conv = nn.Conv2d(channels, 4 * channels, kernel_size=3, padding=1)
+        icnr_(conv)
+        return [conv, nn.PixelShuffle(2), nn.LeakyReLU(0.2)]
+    return [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(channels, channels, kernel_size=3, padding=1),
+        nn.LeakyReLU(0.2),
+    ]
 
 
 class _ResBlock(nn.Module):
@@ -31,8 +59,8 @@ class ResidualSRGenerator(nn.Module):
 
     ``out = tanh(atanh(clamp(bicubic(x), -L, L)) + residual(x))`` with ``L = 1 -
     saturation_margin``: the residual branch (a 3x3 conv to ``nf``, ``n_blocks`` EDSR residual
-    blocks and a global skip at low resolution, then ``log2(scale)`` stages of conv +
-    PixelShuffle(2) + LeakyReLU 0.2, then a 3x3 conv to ``C``) adds to the upsampled image in tanh's
+    blocks and a global skip at low resolution, then ``log2(scale)`` 2x upsampling stages (see
+    ``upsampler``), then a 3x3 conv to ``C``) adds to the upsampled image in tanh's
     pre-activation space. The output is thus always inside ``(-1, 1)`` with a non-zero gradient
     everywhere, and a zero residual returns the bicubic upsampling clamped to ``[-L, L]`` (within
     ``saturation_margin`` of the bicubic upsampling clamped to ``[-1, 1]``). Near zero the residual
@@ -47,6 +75,10 @@ class ResidualSRGenerator(nn.Module):
         n_blocks: residual blocks (8).
         saturation_margin: distance from +-1 at which the upsampled input is clamped before atanh
             (1e-3; larger keeps more gradient at saturated pixels).
+        upsampler: ``"pixelshuffle"`` (sub-pixel convs with ICNR initialisation, default) or
+            ``"resize"`` (nearest 2x + 3x3 conv). Feature losses (VGG, CFL) can drive
+            sub-pixel convs into a grid with the upsampler's period; resize-convolutions cannot
+            make one (see BENCHMARKS.md, quality).
     """
 
     def __init__(
@@ -56,8 +88,11 @@ class ResidualSRGenerator(nn.Module):
         nf: int = 64,
         n_blocks: int = 8,
         saturation_margin: float = 1e-3,
+        upsampler: str = "pixelshuffle",
     ) -> None:
         super().__init__()
+        if upsampler not in UPSAMPLERS:
+            raise ValueError(f"upsampler: expected one of {UPSAMPLERS}, got {upsampler!r}")
         if scale not in SR_SCALES:
             raise ValueError(f"scale: expected one of {list(SR_SCALES)}, got {scale!r}")
         if not 0.0 < saturation_margin < 1.0:
@@ -72,14 +107,10 @@ class ResidualSRGenerator(nn.Module):
             *(_ResBlock(nf) for _ in range(n_blocks)),
             nn.Conv2d(nf, nf, kernel_size=3, padding=1),
         )
-        upsampler: list[nn.Module] = []
+        stages: list[nn.Module] = []
         for _ in range(int(math.log2(scale))):
-            upsampler += [
-                nn.Conv2d(nf, 4 * nf, kernel_size=3, padding=1),
-                nn.PixelShuffle(2),
-                nn.LeakyReLU(0.2),
-            ]
-        self.upsampler = nn.Sequential(*upsampler)
+            stages += upsampling_stage(upsampler, nf)
+        self.upsampler = nn.Sequential(*stages)
         self.tail = nn.Conv2d(nf, channels, kernel_size=3, padding=1)
         with torch.no_grad():
             self.tail.weight.mul_(0.01)

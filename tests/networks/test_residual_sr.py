@@ -90,3 +90,23 @@ def test_argument_errors():
         ResidualSRGenerator(saturation_margin=0.0)
     with pytest.raises(ValueError, match=r"x: expected a \(B, 3, h, w\) tensor"):
         tiny_sr()(torch.zeros(1, 1, 8, 8))
+
+
+@pytest.mark.parametrize("upsampler", ["pixelshuffle", "resize"])
+def test_upsampler_starts_without_a_checkerboard(upsampler):
+    torch.manual_seed(0)
+    net = ResidualSRGenerator(scale=4, nf=8, n_blocks=1, upsampler=upsampler)
+    features = torch.randn(1, 8, 6, 6)
+    up = net.upsampler(features)
+    assert up.shape == (1, 8, 24, 24)
+    # ICNR: the last stage is a conv followed by nearest 2x upsampling, so every 2x2 block of
+    # the output repeats one value.
+    blocks = up.unfold(2, 2, 2).unfold(3, 2, 2)
+    spread = blocks.amax(dim=(-1, -2)) - blocks.amin(dim=(-1, -2))
+    assert float(spread.max()) < 1e-5 if upsampler == "pixelshuffle" else float(spread.max()) > 0
+    assert net(torch.zeros(1, 3, 6, 6)).shape == (1, 3, 24, 24)
+
+
+def test_bad_upsampler():
+    with pytest.raises(ValueError, match="upsampler: expected one of"):
+        ResidualSRGenerator(upsampler="deconv")
