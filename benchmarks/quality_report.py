@@ -1,0 +1,212 @@
+"""Summaries over seeds, target checks, the Markdown tables and the comparison figure."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageDraw
+
+# (key, column title, format) of the table columns.
+COLUMNS = (
+    ("patch_swd", "PatchSWD x1e3 (lower)", ".1f"),
+    ("patch_swd_joint", "PatchSWD joint-norm. x1e3", ".0f"),
+    ("sharpness", "sharpness (1)", ".2f"),
+    ("colorfulness", "colourfulness (1)", ".2f"),
+    ("psnr", "PSNR dB", ".2f"),
+    ("ssim", "SSIM", ".3f"),
+    ("loss_l1", "L1", ".3f"),
+    ("loss_vgg", "VGG loss", ".4f"),
+    ("loss_cfl_id", "CFL (id. heads)", ".3f"),
+    ("train_seconds", "train s/run", ".0f"),
+)
+TEXTURE_TARGETS = {"swd_vs_l1": 0.6, "swd_vs_vgg": 0.85, "ratio_range": (0.8, 1.25)}
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Mean, sample standard deviation (0 for one value), min and max."""
+    values = [float(v) for v in values]
+    return {
+        "mean": statistics.fmean(values),
+        "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """``{task: {recipe: {metric: spread}}}`` over the runs' seeds (recipes in run order)."""
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for run in runs:
+        grouped.setdefault(run["task"], {}).setdefault(run["recipe"], []).append(run)
+    return {
+        task: {
+            recipe: {key: spread([r[key] for r in rs]) for key, _, _ in COLUMNS}
+            | {"settings": rs[0]["settings"], "seeds": [r["seed"] for r in rs]}
+            for recipe, rs in recipes.items()
+        }
+        for task, recipes in grouped.items()
+    }
+
+
+def paired_ratios(
+    runs: Sequence[dict[str, Any]], task: str, metric: str, numerator: str, denominator: str
+) -> dict[str, float] | None:
+    """Spread over seeds of ``metric(numerator) / metric(denominator)`` for the same seed."""
+    by_seed: dict[int, dict[str, float]] = {}
+    for run in runs:
+        if run["task"] == task and run["recipe"] in (numerator, denominator):
+            by_seed.setdefault(run["seed"], {})[run["recipe"]] = run[metric]
+    ratios = [v[numerator] / v[denominator] for v in by_seed.values() if len(v) == 2]
+    return spread(ratios) if ratios else None
+
+
+def separated(a: dict[str, float], b: dict[str, float]) -> bool:
+    """True when the min-max ranges of ``a`` and ``b`` over seeds do not overlap."""
+    return a["max"] < b["min"] or b["max"] < a["min"]
+
+
+def _mean_and_range(value: dict[str, float]) -> str:
+    return f"{value['mean']:.2f} (seeds {value['min']:.2f}-{value['max']:.2f})"
+
+
+def check_targets(runs: Sequence[dict[str, Any]], suffix: str = "") -> list[dict[str, Any]]:
+    """The issue's targets, each with the measured value and whether it is met.
+
+    A comparison between recipes counts as met only when the seeds' ranges do not overlap (a
+    difference smaller than the spread is not claimed); with a single seed there is no spread and
+    ``met`` is None (not claimed either way).
+    """
+    summary = summarize(runs)
+    cfl, l1, vgg = f"cfl{suffix}", f"l1{suffix}", f"vgg{suffix}"
+    checks: list[dict[str, Any]] = []
+    textures = summary.get("textures", {})
+    if {cfl, l1, vgg} <= set(textures):
+        low, high = TEXTURE_TARGETS["ratio_range"]
+        for other, limit in (
+            (l1, TEXTURE_TARGETS["swd_vs_l1"]),
+            (vgg, TEXTURE_TARGETS["swd_vs_vgg"]),
+        ):
+            ratio = paired_ratios(runs, "textures", "patch_swd", cfl, other)
+            assert ratio is not None
+            checks.append(
+                {
+                    "task": "textures",
+                    "target": f"PatchSWD {cfl} / {other} <= {limit}",
+                    "measured": _mean_and_range(ratio),
+                    "met": ratio["max"] <= limit,
+                }
+            )
+        for metric in ("sharpness", "colorfulness"):
+            value = textures[cfl][metric]
+            checks.append(
+                {
+                    "task": "textures",
+                    "target": f"{cfl} {metric} ratio in [{low}, {high}]",
+                    "measured": _mean_and_range(value),
+                    "met": low <= value["min"] and value["max"] <= high,
+                }
+            )
+            value = textures[l1][metric]
+            checks.append(
+                {
+                    "task": "textures",
+                    "target": f"{l1} {metric} ratio far below 1 (< {low})",
+                    "measured": _mean_and_range(value),
+                    "met": value["max"] < low,
+                }
+            )
+    photos = summary.get("photo_sr", {})
+    if {cfl, l1} <= set(photos):
+        a, b = photos[cfl]["patch_swd"], photos[l1]["patch_swd"]
+        checks.append(
+            {
+                "task": "photo_sr",
+                "target": f"PatchSWD {cfl} < {l1} (ranges over seeds apart)",
+                "measured": f"{a['mean']:.1f} vs {b['mean']:.1f}",
+                "met": a["max"] < b["min"],
+            }
+        )
+    single_seed = all(
+        len(set(r["seed"] for r in runs if r["task"] == c["task"])) < 2 for c in checks
+    )
+    if single_seed:
+        for check in checks:
+            check["met"] = None
+    return checks
+
+
+def format_cell(value: dict[str, float], fmt: str) -> str:
+    if value["n"] == 1:
+        return format(value["mean"], fmt)
+    return f"{value['mean']:{fmt}} ± {value['std']:{fmt}}"
+
+
+def markdown_table(summary: dict[str, dict[str, Any]], with_settings: bool = False) -> str:
+    """One task's table: a row per recipe, ``mean ± std`` over seeds in each cell."""
+    head = ["recipe", *(["settings"] if with_settings else []), *(t for _, t, _ in COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for recipe, values in summary.items():
+        cells = [recipe, *([values["settings"]] if with_settings else [])]
+        cells += [format_cell(values[key], fmt) for key, _, fmt in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ranges_table(summary: dict[str, dict[str, Any]], keys: Sequence[str]) -> str:
+    """Min-max over seeds of a few metrics, one row per recipe."""
+    titles = {key: title for key, title, _ in COLUMNS}
+    formats = {key: fmt for key, _, fmt in COLUMNS}
+    lines = [
+        "| recipe | " + " | ".join(f"{titles[k]} min-max" for k in keys) + " |",
+        "|" + "---|" * (len(keys) + 1),
+    ]
+    for recipe, values in summary.items():
+        cells = [f"{values[k]['min']:{formats[k]}} - {values[k]['max']:{formats[k]}}" for k in keys]
+        lines.append(f"| {recipe} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def targets_table(checks: Sequence[dict[str, Any]]) -> str:
+    lines = ["| task | target | measured (mean, seed range) | met |", "|---|---|---|---|"]
+    for check in checks:
+        met = {True: "yes", False: "**no**", None: "not claimed (1 seed)"}[check["met"]]
+        lines.append(f"| {check['task']} | {check['target']} | {check['measured']} | {met} |")
+    return "\n".join(lines)
+
+
+def _to_pil(images: torch.Tensor) -> list[Image.Image]:
+    array = ((images.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(a) for a in array]
+
+
+def comparison_figure(
+    panels: Sequence[tuple[str, Sequence[tuple[str, torch.Tensor]]]],
+    path: Path,
+    columns: int = 8,
+    label_width: int = 70,
+    gap: int = 2,
+) -> None:
+    """Save a grid: for each ``(title, rows)`` panel, one row per ``(row_label, images)`` where
+    images are ``(N, 3, h, w)`` in ``[-1, 1]``; ``columns`` images per row."""
+    size = panels[0][1][0][1].shape[-1]
+    title_height = 14
+    width = label_width + columns * (size + gap)
+    height = sum(title_height + len(rows) * (size + gap) for _, rows in panels)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    top = 0
+    for title, rows in panels:
+        draw.text((2, top + 1), title, fill="black")
+        top += title_height
+        for label, images in rows:
+            draw.text((2, top + size // 2 - 6), label, fill="black")
+            for column, image in enumerate(_to_pil(images[:columns])):
+                canvas.paste(image, (label_width + column * (size + gap), top))
+            top += size + gap
+    path.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(path, optimize=True)

@@ -1,0 +1,94 @@
+"""Train one (task, recipe, seed) with a ``pytorch_lightning.Trainer`` and score it on held-out
+data."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from quality_eval import HeldOutEvaluator
+from quality_tasks import Recipe, make_module, photo_sr_datamodule, textures_datamodule
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Settings shared by every run of one benchmark invocation."""
+
+    steps: int
+    batch_size: int
+    accelerator: str
+    precision: str
+    photo_root: Path
+    textures_train_size: int = 2000
+    textures_test_size: int = 128
+
+
+def make_datamodule(task: str, settings: RunSettings, seed: int) -> pl.LightningDataModule:
+    """The task's DataModule for run seed ``seed`` (which seeds the training shuffle)."""
+    if task == "textures":
+        return textures_datamodule(
+            settings.batch_size, seed, settings.textures_train_size, settings.textures_test_size
+        )
+    return photo_sr_datamodule(settings.photo_root, settings.batch_size, seed)
+
+
+def train_and_evaluate(
+    task: str,
+    recipe: Recipe,
+    seed: int,
+    settings: RunSettings,
+    evaluator: HeldOutEvaluator,
+    keep: int = 8,
+    generator_factory: Callable[[], torch.nn.Module] | None = None,
+    extra_losses: dict[str, float] | None = None,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Train ``recipe`` on ``task`` from ``seed`` for ``settings.steps`` iterations; return the
+    run's record (settings, scores, wall times) and the first ``keep`` held-out samples.
+
+    ``generator_factory`` (called after seeding) and ``extra_losses`` are for investigations.
+    """
+    pl.seed_everything(seed, workers=True, verbose=False)
+    generator = generator_factory() if generator_factory is not None else None
+    module = make_module(task, recipe, seed, generator, extra_losses)
+    datamodule = make_datamodule(task, settings, seed)
+    trainer = pl.Trainer(
+        accelerator=settings.accelerator,
+        devices=1,
+        precision=settings.precision,
+        max_steps=settings.steps,
+        max_epochs=-1,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*val_dataloader.*")
+        trainer.fit(module, datamodule=datamodule)
+    train_seconds = time.perf_counter() - start
+    final_loss = trainer.callback_metrics.get("train/loss")
+    datamodule.setup("test")
+    start = time.perf_counter()
+    scores, samples = evaluator.evaluate(module, datamodule.test_dataloader(), keep)
+    record = {
+        "task": task,
+        "recipe": recipe.name,
+        "settings": recipe.describe(),
+        "seed": seed,
+        "steps": int(trainer.global_step),
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - start,
+        "final_train_loss": None if final_loss is None else float(final_loss),
+        **scores,
+    }
+    return record, samples

@@ -1,0 +1,268 @@
+"""Tasks of the quality benchmark: data, generator and LightningModule for each loss recipe.
+
+Two tasks, both 64x64:
+
+- ``textures``: label map -> image on :class:`SyntheticTexturesDataModule` (6 classes, stochastic
+  per-class textures), a small :class:`SPADEGenerator` (``ngf=16``, ``hidden=32``) in a
+  :class:`SemanticSynthesisModule`. (The pix2pix U-Net's 4x4 stride-2 transposed convolutions
+  turn any feature loss with random VGG19 weights into a period-2 colour checkerboard, which would
+  swamp the comparison of the losses; SPADE upsamples by nearest neighbour + conv.)
+- ``photo_sr``: 4x super-resolution (16x16 -> 64x64) of crops of the RGB photographs that
+  scikit-image ships, a :class:`ResidualSRGenerator` in a :class:`SuperResolutionModule`. Training
+  and test crops come from different photographs; they are written as PNG tiles to a folder and
+  read by :class:`ImageFolderDataModule` with a :class:`SuperResolution` degradation.
+
+A *recipe* names the loss terms (``l1``, ``vgg``, ``cfl``, optionally ``+gan``) and, for CFL,
+the options of :class:`ContrastiveFeatureLoss` and of the critic's optimizer (the ablation).
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cfl_lightning.data import (
+    ImageFolderDataModule,
+    SuperResolution,
+    SyntheticTexturesDataModule,
+    SyntheticTexturesDataset,
+)
+from cfl_lightning.losses import PERCEPTUAL_LAYERS, ContrastiveFeatureLoss, PerceptualLoss
+from cfl_lightning.modules import ImagePredictionModule, SemanticSynthesisModule
+from cfl_lightning.modules.restoration import SuperResolutionModule
+from cfl_lightning.networks import (
+    ConvEncoderFeatures,
+    MultiscaleDiscriminator,
+    ResidualSRGenerator,
+    SPADEGenerator,
+    VGG19Features,
+)
+from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS
+
+TASKS = ("textures", "photo_sr")
+BASE_LOSSES = ("l1", "vgg", "cfl")
+IMAGE_SIZE = 64
+NUM_CLASSES = 6
+SR_FACTOR = 4
+# Loss weights as in the configs of the papers: pix2pixHD/SPADE weigh the VGG loss 10 and the
+# discriminator feature matching 10 next to a GAN weight of 1; CFL's reference setting is 1.6 (see
+# ContrastiveFeatureLoss). Without a GAN the weight of a single term barely matters (Adam).
+LOSS_WEIGHTS = {"l1": 10.0, "vgg": 10.0, "cfl": 1.6}
+GAN_WEIGHTS = {"gan": 1.0, "feature_matching": 10.0}
+# scikit-image's RGB photographs (``cat`` is ``chelsea``): train on five, test on two others.
+TRAIN_PHOTOS = ("astronaut", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
+TEST_PHOTOS = ("chelsea", "coffee")
+PHOTO_SHORTER_SIDE = 384  # larger photos are downscaled to this first (more content per crop)
+TRAIN_TILE, TRAIN_TILE_STRIDE = 96, 48  # 64x64 random crops are taken inside these tiles
+EXTRACTORS = ("vgg_random", "conv_encoder", "conv_encoder_frozen")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training configuration: a base loss (``l1``, ``vgg`` or ``cfl``), a GAN or not, and
+    for CFL the :class:`ContrastiveFeatureLoss` keyword arguments and critic learning rate.
+
+    ``extractor``: ``"vgg_random"`` (VGG19, seeded random weights), ``"conv_encoder"`` (a
+    :class:`ConvEncoderFeatures` trained from scratch with the critic heads) or
+    ``"conv_encoder_frozen"`` (the same encoder frozen at its random initialisation).
+    """
+
+    name: str
+    loss: str
+    gan: bool = False
+    cfl_options: dict[str, Any] = field(default_factory=dict)
+    critic_lr: float = 2e-4
+    extractor: str = "vgg_random"
+
+    def describe(self) -> str:
+        """Short human-readable settings (for tables)."""
+        parts = [self.loss + ("+gan" if self.gan else "")]
+        if self.loss == "cfl":
+            parts += [f"{k}={v}" for k, v in sorted(self.cfl_options.items())]
+            if self.critic_lr != 2e-4:
+                parts.append(f"critic_lr={self.critic_lr:g}")
+            if self.extractor != "vgg_random":
+                parts.append(f"extractor={self.extractor}")
+        return ", ".join(parts)
+
+
+def main_recipes(gan: bool) -> list[Recipe]:
+    """L1, VGG perceptual and CFL (library defaults, random VGG19), each with a GAN if ``gan``."""
+    suffix = "+gan" if gan else ""
+    return [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
+
+
+def ablation_recipes() -> list[Recipe]:
+    """CFL variants on the synthetic task; each changes one knob of the library default."""
+    return [
+        Recipe("cfl (default)", "cfl"),
+        Recipe("critic frozen at init", "cfl", critic_lr=0.0),
+        Recipe("no query negatives", "cfl", cfl_options={"query_negatives": False}),
+        Recipe(
+            "with relu1_1",
+            "cfl",
+            cfl_options={"layers": ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")},
+        ),
+        Recipe("temperature 0.2", "cfl", cfl_options={"temperature": 0.2}),
+        Recipe("conv encoder from scratch", "cfl", extractor="conv_encoder"),
+        Recipe("identity heads (no critic)", "cfl", cfl_options={"head": "identity"}),
+    ]
+
+
+# ------------------------------------------------------------------------------------ data
+class FixedItemsTexturesDataModule(SyntheticTexturesDataModule):
+    """:class:`SyntheticTexturesDataModule` whose items are those of data seed 0 whatever ``seed``
+    (which then only seeds the training shuffle): every run seed sees the same images."""
+
+    def build_dataset(self, split: str) -> SyntheticTexturesDataset:
+        size = self.split_sizes[split]
+        return SyntheticTexturesDataset(split, size, self.num_classes, self.image_size, seed=0)
+
+
+def textures_datamodule(
+    batch_size: int, seed: int, train_size: int = 2000, test_size: int = 128
+) -> SyntheticTexturesDataModule:
+    """The synthetic textures data (items of data seed 0; ``seed`` shuffles the training set)."""
+    return FixedItemsTexturesDataModule(
+        num_classes=NUM_CLASSES,
+        image_size=IMAGE_SIZE,
+        train_size=train_size,
+        val_size=0,
+        test_size=test_size,
+        batch_size=batch_size,
+        seed=seed,
+    )
+
+
+def _load_photo(name: str) -> np.ndarray:
+    import skimage.data
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image = getattr(skimage.data, name)()
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"photo {name!r}: expected an RGB photograph, got shape {image.shape}")
+    pil = Image.fromarray(image)
+    shorter = min(pil.size)
+    if shorter > PHOTO_SHORTER_SIDE:
+        scale = PHOTO_SHORTER_SIDE / shorter
+        size = (round(pil.width * scale), round(pil.height * scale))
+        pil = pil.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
+    return np.asarray(pil)
+
+
+def _write_tiles(image: np.ndarray, folder: Path, prefix: str, tile: int, stride: int) -> int:
+    height, width = image.shape[:2]
+    count = 0
+    for top in range(0, height - tile + 1, stride):
+        for left in range(0, width - tile + 1, stride):
+            crop = image[top : top + tile, left : left + tile]
+            Image.fromarray(crop).save(folder / f"{prefix}_{top:04d}_{left:04d}.png")
+            count += 1
+    return count
+
+
+def write_photo_tiles(root: Path, max_test_tiles: int | None = None) -> dict[str, int]:
+    """Write ``root/train`` (overlapping 96x96 tiles of the training photos) and ``root/test``
+    (non-overlapping 64x64 tiles of the test photos, at most ``max_test_tiles`` of them, taken
+    evenly). Returns the tile count of each split."""
+    counts = {}
+    for split, names, tile, stride in (
+        ("train", TRAIN_PHOTOS, TRAIN_TILE, TRAIN_TILE_STRIDE),
+        ("test", TEST_PHOTOS, IMAGE_SIZE, IMAGE_SIZE),
+    ):
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        counts[split] = sum(
+            _write_tiles(_load_photo(name), folder, name, tile, stride) for name in names
+        )
+    if max_test_tiles is not None and counts["test"] > max_test_tiles:
+        tiles = sorted((root / "test").iterdir())
+        keep = {tiles[i * len(tiles) // max_test_tiles] for i in range(max_test_tiles)}
+        for path in tiles:
+            if path not in keep:
+                path.unlink()
+        counts["test"] = max_test_tiles
+    return counts
+
+
+def photo_sr_datamodule(root: Path, batch_size: int, seed: int) -> ImageFolderDataModule:
+    """4x super-resolution of 64x64 crops (random in training tiles, whole test tiles)."""
+    return ImageFolderDataModule(
+        root=str(root / "train"),
+        degradation=SuperResolution(factor=SR_FACTOR),
+        crop_size=IMAGE_SIZE,
+        val_ratio=0.0,
+        test_root=str(root / "test"),
+        batch_size=batch_size,
+        seed=seed,
+    )
+
+
+# --------------------------------------------------------------------------------- models
+def make_generator(task: str) -> torch.nn.Module:
+    """The task's generator (drawn from the global RNG: call after ``seed_everything``)."""
+    if task == "textures":
+        return SPADEGenerator(NUM_CLASSES, ngf=16, hidden=32)
+    if task == "photo_sr":
+        return ResidualSRGenerator(SR_FACTOR, nf=32, n_blocks=4)
+    raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+
+
+def make_cfl(recipe: Recipe, seed: int) -> ContrastiveFeatureLoss:
+    """The CFL module of ``recipe``; a random extractor is seeded by ``seed``."""
+    options = dict(recipe.cfl_options)
+    if recipe.extractor in ("conv_encoder", "conv_encoder_frozen"):
+        trainable = recipe.extractor == "conv_encoder"
+        extractor = ConvEncoderFeatures(trainable=trainable, seed=seed)
+        return ContrastiveFeatureLoss(extractor=extractor, **options)
+    if recipe.extractor != "vgg_random":
+        raise ValueError(f"extractor: expected one of {EXTRACTORS}, got {recipe.extractor!r}")
+    layers = tuple(options.pop("layers", DEFAULT_CFL_LAYERS))
+    extractor = VGG19Features(layers=layers, weights="random", seed=seed)
+    return ContrastiveFeatureLoss(extractor=extractor, layers=layers, **options)
+
+
+def _adam(lr: float) -> Callable[..., torch.optim.Optimizer]:
+    return functools.partial(torch.optim.Adam, lr=lr, betas=(0.5, 0.999))
+
+
+def make_module(
+    task: str,
+    recipe: Recipe,
+    seed: int,
+    generator: torch.nn.Module | None = None,
+    extra_losses: dict[str, float] | None = None,
+) -> ImagePredictionModule:
+    """The task's LightningModule trained with ``recipe`` (random weights seeded by ``seed``).
+
+    ``generator`` replaces the task's default one; ``extra_losses`` adds weighted terms (e.g.
+    ``{"l1": 10}`` next to CFL); both are for investigations, the benchmark uses neither.
+    """
+    losses: dict[str, float] = {
+        {"l1": "l1", "vgg": "perceptual", "cfl": "cfl"}[recipe.loss]: LOSS_WEIGHTS[recipe.loss]
+    }
+    losses.update(extra_losses or {})
+    kwargs: dict[str, Any] = {"metrics": ()}
+    if recipe.loss == "vgg":
+        extractor = VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=seed)
+        kwargs["perceptual"] = PerceptualLoss(extractor=extractor)
+    if recipe.loss == "cfl":
+        kwargs["cfl"] = make_cfl(recipe, seed)
+        kwargs["critic_optimizer"] = _adam(recipe.critic_lr)
+    generator = generator if generator is not None else make_generator(task)
+    if recipe.gan:
+        losses.update(GAN_WEIGHTS)
+        condition_channels = NUM_CLASSES if task == "textures" else 3
+        kwargs["discriminator"] = MultiscaleDiscriminator(condition_channels + 3, ndf=32)
+    if task == "textures":
+        return SemanticSynthesisModule(generator, NUM_CLASSES, losses=losses, **kwargs)
+    return SuperResolutionModule(generator, scale=SR_FACTOR, losses=losses, **kwargs)
