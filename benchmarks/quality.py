@@ -6,19 +6,24 @@ same seed, same number of steps, scored on held-out data.
     python benchmarks/quality.py --ablation       # CFL knobs on the synthetic task
     python benchmarks/quality.py --quick          # smoke run (seconds), writes to a temp folder
     python benchmarks/quality.py --device cuda --precision bf16-mixed --json quality.json
+    python benchmarks/quality.py --resume         # reuse runs saved under results/runs/
 
 Tasks (64x64, see ``quality_tasks``): ``textures`` (label map -> image, synthetic stochastic
-textures, U-Net) and ``photo_sr`` (4x super-resolution of crops of scikit-image's photographs,
-train and test on different photographs, residual SR network). Every run goes through the
-project's LightningModules and a ``pytorch_lightning.Trainer``. No pretrained weights: the VGG19
-of the perceptual loss and of CFL has seeded random weights (the same for both within a seed).
+textures, small SPADE generator) and ``photo_sr`` (4x super-resolution of crops of
+scikit-image's photographs, train and test on different photographs, residual SR network).
+Every run goes through the project's LightningModules and a ``pytorch_lightning.Trainer``. No
+pretrained weights: the VGG19 of the perceptual loss and of CFL has seeded random weights (the
+same for both within a seed).
+
+Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP critic) and ``cfl-id``
+(CFL with identity heads, no critic); with ``--gan`` each again with a GAN and feature matching.
 
 Scores (``quality_eval``): PatchSWD (x1000), sharpness and colourfulness ratios (1 is ideal),
 PSNR, SSIM, and the value of L1, of the VGG loss and of CFL with identity heads on the held-out
 predictions. Each recipe is repeated over ``--seeds``; tables give mean ± std and the min-max
 range; a comparison is claimed only when the seeds' ranges do not overlap.
 
-Writes ``quality.md`` and ``quality.png`` (or ``quality_ablation.md``) in ``--out-dir``
+Writes ``quality.md`` and ``quality.png`` (or ``quality_ablation.md`` and ``.png``) in ``--out-dir``
 (default ``benchmarks/results``), and ``--json PATH``.
 """
 
@@ -114,7 +119,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def machine_description(accelerator: str) -> str:
+def machine_description(accelerator: str, threads: int) -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
@@ -123,7 +128,7 @@ def machine_description(accelerator: str) -> str:
     except OSError:
         pass
     text = f"{cpu}, {os.cpu_count()} logical CPUs, torch {torch.__version__}"
-    text += f", {torch.get_num_threads()} torch thread(s)"
+    text += f", {threads} torch thread(s) per run"
     if accelerator != "cpu" and torch.cuda.is_available():
         text += f", GPU {torch.cuda.get_device_name(0)}"
     return text
@@ -207,6 +212,15 @@ def write_figure(samples: dict[str, Any], seed: int, path: Path) -> None:
     comparison_figure(panels, path)
 
 
+def all_targets(runs: list[dict[str, Any]], gan: bool) -> list[dict[str, Any]]:
+    """The issue's targets for CFL as shipped and for ``cfl-id``, without and with a GAN."""
+    checks: list[dict[str, Any]] = []
+    for suffix in ("", "+gan") if gan else ("",):
+        for cfl in ("cfl", "cfl-id"):
+            checks += check_targets(runs, suffix, cfl)
+    return checks
+
+
 def write_markdown(
     args: argparse.Namespace, runs: list[dict[str, Any]], wall: float, path: Path
 ) -> str:
@@ -218,8 +232,8 @@ def write_markdown(
         f"# {title}",
         "",
         f"- Command: `{command.strip()}`",
-        f"- Machine: {machine_description(args.device)}; device `{args.device}`, precision "
-        f"`{args.precision}`",
+        f"- Machine: {machine_description(args.device, args.threads)}; device `{args.device}`, "
+        f"precision `{args.precision}`",
         f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}",
         f"- Time: {run_minutes:.0f} min of training and evaluation over {len(runs)} runs "
         f"({wall / 60:.0f} min wall for this invocation{' with --resume' if args.resume else ''})",
@@ -246,9 +260,7 @@ def write_markdown(
             ranges_table(by_recipe, ("patch_swd", "sharpness", "colorfulness", "psnr")),
             "",
         ]
-    checks = [] if args.ablation else check_targets(runs)
-    if args.gan and not args.ablation:
-        checks += check_targets(runs, "+gan")
+    checks = [] if args.ablation else all_targets(runs, args.gan)
     if checks:
         lines += ["## Targets", "", targets_table(checks), ""]
     text = "\n".join(lines)
@@ -271,20 +283,19 @@ def main(argv: list[str] | None = None) -> int:
     markdown_path = args.out_dir / f"{name}.md"
     write_markdown(args, runs, wall, markdown_path)
     print(f"wrote {markdown_path}")
-    if not args.ablation:
-        figure_path = args.out_dir / "quality.png"
-        write_figure(samples, args.seeds[0], figure_path)
-        print(f"wrote {figure_path}")
+    figure_path = args.out_dir / f"{name}.png"
+    write_figure(samples, args.seeds[0], figure_path)
+    print(f"wrote {figure_path}")
     if args.json is not None:
         payload = {
             "command": sys.argv,
-            "machine": machine_description(args.device),
+            "machine": machine_description(args.device, args.threads),
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "wall_seconds": wall,
             "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "runs": runs,
             "summary": summarize(runs),
-            "targets": [] if args.ablation else check_targets(runs),
+            "targets": [] if args.ablation else all_targets(runs, args.gan),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2))

@@ -95,9 +95,12 @@ class Recipe:
 
 
 def main_recipes(gan: bool) -> list[Recipe]:
-    """L1, VGG perceptual and CFL (library defaults, random VGG19), each with a GAN if ``gan``."""
+    """L1, VGG perceptual, CFL (library defaults, random VGG19) and ``cfl-id`` (CFL with identity
+    heads: no critic), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
-    return [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
+    recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
+    recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
+    return recipes
 
 
 def ablation_recipes() -> list[Recipe]:
