@@ -11,7 +11,6 @@ comparable between runs; fixed patch locations per batch).
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from cfl_lightning.losses import PERCEPTUAL_LAYERS, ContrastiveFeatureLoss, PerceptualLoss
 from cfl_lightning.metrics import PatchSWD, quality_metrics
@@ -22,29 +21,6 @@ METRICS = ("patch_swd", "sharpness", "colorfulness", "psnr", "ssim")  # + "patch
 LOSS_VALUES = ("loss_l1", "loss_vgg", "loss_cfl_id")
 EVAL_SEED = 1234
 SWD_SCALE = 1000.0
-
-
-class CachedFeatures(nn.Module):
-    """Wraps a frozen extractor (no-grad use only) and reuses its output for the last two inputs,
-    so that the two evaluation losses share one VGG forward per image batch."""
-
-    def __init__(self, extractor: nn.Module) -> None:
-        super().__init__()
-        self.extractor = extractor
-        self.channels = extractor.channels
-        self.strides = getattr(extractor, "strides", None)
-        # (images, version, features): holding the images keeps their memory from being reused
-        # by a later batch, so equal data pointers mean the same tensor data.
-        self._cache: list[tuple[torch.Tensor, int, dict[str, torch.Tensor]]] = []
-
-    def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        for cached, version, features in self._cache:
-            same = cached.data_ptr() == images.data_ptr() and cached.shape == images.shape
-            if same and version == images._version:
-                return features
-        features = self.extractor(images)
-        self._cache = [*self._cache[-1:], (images, images._version, features)]
-        return features
 
 
 class HeldOutEvaluator:
@@ -61,7 +37,7 @@ class HeldOutEvaluator:
         # Karras' per-set normalisation rescales each set's band energy away, so it barely sees
         # blur or greyness; joint normalisation (one statistic for both sets) does.
         self.swd_joint = PatchSWD(normalization="joint", num_repeats=1).to(device)
-        vgg = CachedFeatures(VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=EVAL_SEED))
+        vgg = VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=EVAL_SEED)
         self.perceptual = PerceptualLoss(extractor=vgg).to(device)
         self.cfl_identity = ContrastiveFeatureLoss(
             extractor=vgg, layers=DEFAULT_CFL_LAYERS, head="identity"
