@@ -13,7 +13,6 @@ All randomness comes from the ``torch.Generator`` passed in (``None``: torch's d
 
 from __future__ import annotations
 
-import hashlib
 import math
 from typing import Literal
 
@@ -22,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from cfl_lightning.seeding import seeded_generator
+
 LUMINANCE_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
 
@@ -29,8 +30,7 @@ def item_generator(seed: int, split: str, index: int) -> torch.Generator:
     """A generator seeded from ``(seed, split, index)`` only: the same on every call and machine,
     independent streams for different splits and items (used for synthetic items and for
     deterministic validation/test degradations)."""
-    digest = hashlib.blake2b(f"{seed}/{split}/{index}".encode(), digest_size=8).digest()
-    return torch.Generator().manual_seed(int.from_bytes(digest, "little") % (2**63))
+    return seeded_generator(seed, split, index)
 
 
 def _check_image(image: torch.Tensor, name: str = "image") -> None:

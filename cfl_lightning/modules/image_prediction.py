@@ -10,22 +10,35 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
-from cfl_lightning.losses import (
-    GAN_MODES,
-    ContrastiveFeatureLoss,
-    GANLoss,
-    PerceptualLoss,
-    feature_matching_loss,
-)
+from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, PerceptualLoss
 from cfl_lightning.metrics import quality_metrics
-from cfl_lightning.modules.frozen_params import no_param_grads
-from cfl_lightning.modules.optimization import LR_SCHEDULES, LinearDecay, adam_2e4, step_uncounted
+from cfl_lightning.modules import rank_state
+from cfl_lightning.modules.adversarial import discriminate_pair
+from cfl_lightning.modules.loss_terms import (
+    LOSS_TERMS,
+    TermInputs,
+    check_loss_weights,
+    compute_terms,
+    resolve_loss_modules,
+    terms_needing_discriminator,
+)
+from cfl_lightning.modules.optimization import (
+    LR_SCHEDULES,
+    LinearDecay,
+    adam_2e4,
+    clip_gradients,
+    step_uncounted,
+)
+from cfl_lightning.modules.step_random import StepRandom
 
-LOSS_TERMS = ("l1", "perceptual", "cfl", "gan", "feature_matching")
+__all__ = ["LOSS_TERMS", "OPTIMIZER_ORDER", "ImagePredictionModule"]
+
 OPTIMIZER_ORDER = ("generator", "critic", "discriminator")
 VALIDATION_CFL_SEED = 12345
+PATCH_STREAM = "cfl-patches"
 
 
 class ImagePredictionModule(pl.LightningModule):
@@ -86,30 +99,20 @@ class ImagePredictionModule(pl.LightningModule):
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
-        losses = dict(losses) if losses is not None else {"cfl": 1.0}
-        unknown = sorted(set(losses) - set(LOSS_TERMS))
-        if unknown:
-            raise ValueError(f"losses: unknown term(s) {unknown}; expected names from {LOSS_TERMS}")
-        if not losses or any(float(w) < 0 for w in losses.values()):
-            raise ValueError(
-                f"losses: expected at least one term with a non-negative weight, got {losses}"
-            )
+        weights = check_loss_weights(dict(losses) if losses is not None else {"cfl": 1.0})
         if gan_mode not in GAN_MODES:
             raise ValueError(f"gan_mode: expected one of {GAN_MODES}, got {gan_mode!r}")
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule: expected one of {LR_SCHEDULES}, got {lr_schedule!r}")
-        needs_discriminator = [t for t in ("gan", "feature_matching") if t in losses]
+        needs_discriminator = terms_needing_discriminator(weights)
         if needs_discriminator and discriminator is None:
             raise ValueError(
                 f"discriminator: the loss term(s) {needs_discriminator} need a discriminator, "
                 "got None"
             )
-        if discriminator is not None and "gan" not in losses:
+        if discriminator is not None and "gan" not in weights:
             raise ValueError("discriminator: given, but 'gan' is not in losses; add it or drop it")
-        if cfl is not None and "cfl" not in losses:
-            raise ValueError("cfl: a CFL module was given but 'cfl' is not in losses")
-        if perceptual is not None and "perceptual" not in losses:
-            raise ValueError("perceptual: a module was given but 'perceptual' is not in losses")
+        loss_modules = resolve_loss_modules(weights, {"cfl": cfl, "perceptual": perceptual})
 
         # Modules and optimizer factories stay out of the checkpoint's hyperparameters: they are
         # not plain data (torch.load(weights_only=True) would refuse them).
@@ -124,12 +127,10 @@ class ImagePredictionModule(pl.LightningModule):
                 "discriminator_optimizer",
             ]
         )
-        self.loss_weights = {name: float(w) for name, w in losses.items()}
+        self.loss_weights = weights
         self.generator = generator
-        self.cfl = cfl if cfl is not None or "cfl" not in losses else ContrastiveFeatureLoss()
-        self.perceptual = (
-            perceptual if perceptual is not None or "perceptual" not in losses else PerceptualLoss()
-        )
+        self.cfl: ContrastiveFeatureLoss | None = loss_modules["cfl"]  # type: ignore[assignment]
+        self.perceptual: PerceptualLoss | None = loss_modules["perceptual"]  # type: ignore[assignment]
         self.discriminator = discriminator
         self.gan_loss = GANLoss(gan_mode)
         self.generator_optimizer = generator_optimizer
@@ -142,6 +143,7 @@ class ImagePredictionModule(pl.LightningModule):
         self.conditional_discriminator = conditional_discriminator
         self.val_metrics = quality_metrics(list(metrics)).clone(prefix="val/")
         self.test_metrics = quality_metrics(list(metrics)).clone(prefix="test/")
+        self.step_random = StepRandom()
 
     # ----------------------------------------------------------------- task hooks (override these)
     def prepare_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,45 +193,26 @@ class ImagePredictionModule(pl.LightningModule):
                 f"shape {tuple(target.shape)}; check its output size and channels"
             )
 
-    def _discriminate(self, condition: torch.Tensor | None, images: torch.Tensor) -> Any:
-        assert self.discriminator is not None
-        x = images if condition is None else torch.cat([condition, images.to(condition.dtype)], 1)
-        return self.discriminator(x)
-
     # ------------------------------------------------------------------------- loss terms
     def generator_loss_terms(
-        self, generator_input: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor
+        self,
+        generator_input: torch.Tensor,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        patch_generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Every active term's unweighted value for one batch."""
-        terms: dict[str, torch.Tensor] = {}
-        if "l1" in self.loss_weights:
-            terms["l1"] = F.l1_loss(prediction.float(), target.float())
-        if self.perceptual is not None:
-            terms["perceptual"] = self.perceptual(prediction, target)
-        if self.cfl is not None:
-            terms["cfl"] = self.cfl(prediction, target)
-        if self.discriminator is not None:
-            condition = self.discriminator_condition(generator_input, target)
-            with no_param_grads(self.discriminator):
-                both = torch.cat([prediction, target.to(prediction.dtype)], 0)
-                if condition is not None:
-                    condition = torch.cat([condition, condition], 0)
-                outputs = self._discriminate(condition, both)
-            fake, real = _split_scales(outputs)
-            terms["gan"] = self.gan_loss.generator_loss(fake)
-            if "feature_matching" in self.loss_weights:
-                terms["feature_matching"] = feature_matching_loss(fake, real)
-        return terms
+        """Every active term's unweighted value for one batch (see ``loss_terms``).
+        ``patch_generator`` draws CFL's patch locations (default: the global RNG)."""
+        inputs = TermInputs(self, generator_input, prediction, target, patch_generator)
+        return compute_terms(self.loss_weights, inputs)
 
     def _discriminator_step(
         self, generator_input: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor
     ) -> dict[str, torch.Tensor]:
+        assert self.discriminator is not None
         optimizer = self._optimizers_by_name()["discriminator"]
         condition = self.discriminator_condition(generator_input, target)
-        both = torch.cat([prediction.detach(), target.to(prediction.dtype)], 0)
-        if condition is not None:
-            condition = torch.cat([condition, condition], 0)
-        fake, real = _split_scales(self._discriminate(condition, both))
+        fake, real = discriminate_pair(self.discriminator, condition, prediction.detach(), target)
         real_loss, fake_loss = self.gan_loss.discriminator_loss(real, fake)
         loss = real_loss + fake_loss
         optimizer.zero_grad(set_to_none=True)
@@ -287,17 +270,13 @@ class ImagePredictionModule(pl.LightningModule):
         if self.gradient_clip_val is not None:
             if scaler is not None:
                 scaler.unscale_(optimizer)
-            self._clip(optimizer)
+            clip_gradients(optimizer, self.gradient_clip_val)
         step_uncounted(optimizer, scaler)
-
-    def _clip(self, optimizer: torch.optim.Optimizer) -> None:
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        torch.nn.utils.clip_grad_norm_(params, float(self.gradient_clip_val))
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Only the generator's step goes through Lightning (gradients already unscaled here).
         if self.gradient_clip_val is not None:
-            self._clip(optimizer)
+            clip_gradients(optimizer, self.gradient_clip_val)
 
     # ---------------------------------------------------------------------------- steps
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
@@ -309,7 +288,10 @@ class ImagePredictionModule(pl.LightningModule):
         if self.discriminator is not None:
             logs.update(self._discriminator_step(generator_input, prediction, target))
 
-        terms = self.generator_loss_terms(generator_input, prediction, target)
+        patch_generator = self.step_random.generator(
+            PATCH_STREAM, self.global_rank, self.global_step, prediction.device
+        )
+        terms = self.generator_loss_terms(generator_input, prediction, target, patch_generator)
         total = sum(self.loss_weights[name] * value for name, value in terms.items())
         optimizers["generator"].zero_grad(set_to_none=True)
         if "critic" in optimizers:
@@ -372,12 +354,22 @@ class ImagePredictionModule(pl.LightningModule):
 
     # ------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        rng = {"torch": torch.get_rng_state()}
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
-            rng["cuda"] = torch.cuda.get_rng_state_all()
-        checkpoint["cfl_lightning"] = {"optimizers": self.optimizer_names(), "rng": rng}
+        """Adds the optimizer names, the run seed of the module's own random streams, and every
+        rank's RNG and train-loader state (gathered: this hook runs on every rank)."""
+        own = {
+            "rng": rank_state.local_rng_state(self.device),
+            "train_loaders": rank_state.train_loader_state(checkpoint),
+        }
+        checkpoint["cfl_lightning"] = {
+            "optimizers": self.optimizer_names(),
+            "seed": self.step_random.resolve_seed(),
+            "ranks": rank_state.gather_from_ranks(own),
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Checks the optimizer names and, when resuming a fit, restores this rank's RNG and
+        train-loader state. From a checkpoint written by another number of processes, each rank
+        warns, re-seeds from ``(seed, rank, global_step)`` and keeps rank 0's loader state."""
         saved = checkpoint.get("cfl_lightning", {})
         trainer = self._trainer
         resuming_fit = trainer is not None and trainer.state.fn == "fit"
@@ -388,22 +380,25 @@ class ImagePredictionModule(pl.LightningModule):
                 "by position, so resuming would mix them up. Use the same loss terms and "
                 "discriminator, or start a new run initialised from the weights."
             )
-        rng = saved.get("rng", {})
-        if resuming_fit and "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-            if "cuda" in rng and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(rng["cuda"])
-
-
-def _split_scales(outputs: Any) -> tuple[Any, Any]:
-    """Split a discriminator's output on ``cat([fake, real])`` into the fake and real halves
-    (a tensor, a list of tensors, or per-scale lists of layer features)."""
-    if isinstance(outputs, torch.Tensor):
-        fake, real = outputs.chunk(2, dim=0)
-        return fake, real
-    fakes, reals = [], []
-    for item in outputs:
-        fake, real = _split_scales(item)
-        fakes.append(fake)
-        reals.append(real)
-    return fakes, reals
+        if "seed" in saved:
+            self.step_random.seed = int(saved["seed"])
+        if not resuming_fit:
+            return
+        world_size, rank = trainer.world_size, trainer.global_rank
+        ranks = saved.get("ranks")
+        if ranks is None and "rng" in saved:  # written before per-rank states were kept
+            ranks = [{"rng": saved["rng"], "train_loaders": None}]
+        if not ranks:
+            return
+        if len(ranks) == world_size:
+            own = ranks[rank]
+            rank_state.restore_local_rng_state(own["rng"], self.device)
+            rank_state.set_train_loader_state(checkpoint, own.get("train_loaders"))
+            return
+        rank_zero_warn(
+            f"ckpt_path: the checkpoint was written by {len(ranks)} process(es), this run has "
+            f"{world_size}: each process re-seeds its global RNG from (seed, rank, step) and the "
+            "train loaders skip the batches rank 0 had seen in this epoch, so the rest of the run "
+            "is deterministic but differs from an uninterrupted run."
+        )
+        rank_state.reseed(self.step_random.resolve_seed(), rank, int(checkpoint["global_step"]))

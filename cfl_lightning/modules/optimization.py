@@ -44,3 +44,9 @@ def step_uncounted(optimizer: Optimizer, scaler: torch.amp.GradScaler | None) ->
         scaler.step(optimizer)
     else:
         optimizer.step()
+
+
+def clip_gradients(optimizer: Optimizer, max_norm: float) -> None:
+    """Clip the gradient norm of all of ``optimizer``'s parameters together to ``max_norm``."""
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, float(max_norm))

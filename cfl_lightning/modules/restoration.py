@@ -108,12 +108,18 @@ class InpaintingModule(ImagePredictionModule):
         return mask * prediction + (1 - mask) * target.to(prediction.dtype)
 
     def generator_loss_terms(
-        self, generator_input: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor
+        self,
+        generator_input: torch.Tensor,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        patch_generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         if not self.masked_loss:
-            return super().generator_loss_terms(generator_input, prediction, target)
+            return super().generator_loss_terms(
+                generator_input, prediction, target, patch_generator
+            )
         composite = self.composite(prediction, generator_input, target)
-        terms = super().generator_loss_terms(generator_input, composite, target)
+        terms = super().generator_loss_terms(generator_input, composite, target, patch_generator)
         if "l1" in terms:
             mask = self.mask_of(generator_input).float()
             error = (composite.float() - target.float()).abs() * mask
