@@ -21,16 +21,26 @@ class ImageDataModule(pl.LightningDataModule):
     (list of str), and per task ``"label"`` long ``(B, H, W)``, ``"instance"`` long ``(B, H, W)``,
     or ``"input"`` float ``(B, C, H, W)``.
 
-    The train loader is torchdata's ``StatefulDataLoader`` (shuffled by ``EpochShuffleSampler``,
-    last partial batch dropped), so that a run resumed mid-epoch continues with the same batches;
-    ``seed`` seeds the shuffle.
+    Randomness: every stream is a pure function of seeds, so runs repeat and resume exactly on
+    any number of processes and workers. ``seed`` decides training randomness: the order of each
+    epoch (``EpochShuffleSampler``, a pure function of ``(seed, epoch)``, split across ranks
+    without overlap) and the augmentations of each item (keyed by ``(seed, epoch, item)``).
+    ``split_seed`` decides the data: which files are held out for validation where a DataModule
+    holds some out, generated items, and the validation/test degradations. Changing ``seed``
+    never changes the validation set.
+
+    The train loader is torchdata's ``StatefulDataLoader`` (last partial batch dropped), so that a
+    run resumed mid-epoch continues with the same batches. Under DDP the sampler is kept (it is a
+    ``DistributedSampler``), each rank taking its share of the epoch.
 
     Args:
         batch_size: images per batch and device; default 1 (SPADE/pix2pix use 1 per GPU or more).
         num_workers: DataLoader worker processes; default 0.
         pin_memory: pin host memory (for GPU training).
         persistent_workers: keep workers between epochs (only with ``num_workers > 0``).
-        seed: seed of the train shuffle order.
+        seed: seed of the train shuffle and augmentations; default 0.
+        split_seed: seed of the validation hold-out and of generated or degraded evaluation
+            data, independent of ``seed``; default 0.
         predict_split: the split ``predict`` runs on; default ``"test"``.
     """
 
@@ -41,6 +51,7 @@ class ImageDataModule(pl.LightningDataModule):
         pin_memory: bool = False,
         persistent_workers: bool = False,
         seed: int = 0,
+        split_seed: int = 0,
         predict_split: str = "test",
     ) -> None:
         super().__init__()
@@ -55,6 +66,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.seed = seed
+        self.split_seed = split_seed
         self.predict_split = predict_split
         self._datasets: dict[str, Dataset] = {}
 
@@ -90,13 +102,21 @@ class ImageDataModule(pl.LightningDataModule):
                 f"batch_size: {self.batch_size} is larger than the {len(dataset)} training "  # type: ignore[arg-type]
                 "images; lower it or add images"
             )
+        num_replicas, rank = self._replicas()
         return StatefulDataLoader(
             dataset,
-            sampler=EpochShuffleSampler(dataset, self.seed),  # type: ignore[arg-type]
+            sampler=EpochShuffleSampler(dataset, self.seed, num_replicas, rank),  # type: ignore[arg-type]
             drop_last=True,
             generator=torch.Generator().manual_seed(self.seed),
             **self._loader_kwargs(),
         )
+
+    def _replicas(self) -> tuple[int, int]:
+        """``(world_size, global_rank)`` of the attached Trainer; ``(1, 0)`` without one."""
+        trainer = self.trainer
+        if trainer is None:
+            return 1, 0
+        return trainer.world_size, trainer.global_rank
 
     def _eval_loader(self, split: str) -> DataLoader:
         # Its own generator: creating the iterator must not draw from the global RNG, which

@@ -9,11 +9,10 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 from pytorch_lightning.utilities import rank_zero_warn
-from torch.utils.data import Dataset
 from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
-from .augment_random import AugmentationRandom
+from .augment_random import AugmentationRandom, EpochAugmentedDataset
 from .base import ImageDataModule
 from .degradations import Degradation, item_generator
 from .io import IMAGE_EXTENSIONS, ImageFileError, list_images, read_image, to_unit_range
@@ -51,14 +50,14 @@ def resize_shorter_side(image: torch.Tensor, size: int) -> torch.Tensor:
     return TF.resize(image, new_size, interpolation=InterpolationMode.BICUBIC, antialias=True)
 
 
-class ImageFolderDataset(Dataset):
+class ImageFolderDataset(EpochAugmentedDataset):
     """Photos of one split, cropped and degraded.
 
     Items: ``"image"`` float ``(3, crop, crop)`` in ``[-1, 1]`` (the target), ``"input"`` (from the
     degradation), ``"mask"`` (inpainting), ``"path"`` (str).
 
     With ``train=True``: random crop and (``flip``) random horizontal flip, and random degradation,
-    all drawn from the dataset's :class:`AugmentationRandom` (``state_dict``/``load_state_dict``).
+    all drawn from the item's :class:`AugmentationRandom`, keyed by ``(seed, epoch, index)``.
     Otherwise: center crop, and the degradation seeded from ``(eval_seed, split, index)`` so every
     run sees the same inputs.
     """
@@ -73,6 +72,7 @@ class ImageFolderDataset(Dataset):
         flip: bool = True,
         split: str = "val",
         eval_seed: int = 0,
+        seed: int = 0,
     ) -> None:
         self.paths = list(paths)
         self.degradation = degradation
@@ -82,16 +82,10 @@ class ImageFolderDataset(Dataset):
         self.flip = flip and train
         self.split = split
         self.eval_seed = eval_seed
-        self.random = AugmentationRandom()
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.paths)
-
-    def state_dict(self) -> dict[str, Any]:
-        return self.random.state_dict()
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.random.load_state_dict(state)
 
     def _load(self, path: Path) -> torch.Tensor:
         image = read_image(path)
@@ -101,22 +95,22 @@ class ImageFolderDataset(Dataset):
             image = resize_shorter_side(image, self.crop_size)
         return image
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_item(self, index: int, random: AugmentationRandom) -> dict[str, Any]:
         path = self.paths[index]
         image = self._load(path)
         height, width = image.shape[-2:]
         size = self.crop_size
         if self.train:
-            top = self.random.randint(height - size + 1)
-            left = self.random.randint(width - size + 1)
+            top = random.randint(height - size + 1)
+            left = random.randint(width - size + 1)
         else:
             top, left = (height - size) // 2, (width - size) // 2
         image = image[:, top : top + size, left : left + size]
-        if self.flip and self.random.uniform() < 0.5:
+        if self.flip and random.uniform() < 0.5:
             image = image.flip(-1)
         target = to_unit_range(image)
         if self.train:
-            generator = self.random.generator
+            generator = random.generator
         else:
             generator = item_generator(self.eval_seed, f"image-folder-{self.split}", index)
         item = dict(self.degradation(target, generator))
@@ -143,12 +137,12 @@ class ImageFolderDataModule(ImageDataModule):
         val_ratio, test_ratio: fractions of ``root`` held out when ``val_root``/``test_root`` are
             not given (defaults 0.1, 0.0); a positive ratio holds out at least one photo.
         val_root, test_root: separate folders for validation/test.
-        split_seed: seeds the ratio split and the validation/test degradations.
         recursive: search subfolders (default True).
         on_corrupt: ``"fail"`` (default): an unreadable or truncated file raises at setup, naming
             it; ``"skip"``: such files are dropped with one warning; ``num_skipped`` counts them.
         flip: random horizontal flip at train time (default True).
-        **kwargs: :class:`ImageDataModule` arguments (``batch_size``, ``num_workers``, ``seed``...).
+        **kwargs: :class:`ImageDataModule` arguments (``batch_size``, ``num_workers``, ``seed``,
+            ``split_seed``: seeds the ratio split and the validation/test degradations...).
     """
 
     def __init__(
@@ -161,7 +155,6 @@ class ImageFolderDataModule(ImageDataModule):
         test_ratio: float = 0.0,
         val_root: str | None = None,
         test_root: str | None = None,
-        split_seed: int = 0,
         recursive: bool = True,
         on_corrupt: Literal["fail", "skip"] = "fail",
         flip: bool = True,
@@ -197,7 +190,6 @@ class ImageFolderDataModule(ImageDataModule):
         self.test_ratio = test_ratio
         self.val_root = val_root
         self.test_root = test_root
-        self.split_seed = split_seed
         self.recursive = recursive
         self.on_corrupt = on_corrupt
         self.num_skipped = 0
@@ -304,4 +296,5 @@ class ImageFolderDataModule(ImageDataModule):
             flip=self.flip,
             split=split,
             eval_seed=self.split_seed,
+            seed=self.seed,
         )

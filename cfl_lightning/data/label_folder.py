@@ -19,7 +19,7 @@ class LabelFolderDataModule(LabelImageDataModule):
     their path relative to the folder without extension (the file stem for flat folders).
 
     Splits: with ``val_label_dir``/``val_image_dir`` those are ``"val"`` and ``"test"``;
-    otherwise a fraction ``val_ratio`` of the pairs (drawn with ``seed``, at least one when
+    otherwise a fraction ``val_ratio`` of the pairs (drawn with ``split_seed``, at least one when
     ``val_ratio > 0``) is held out as ``"val"`` and ``"test"``.
 
     Args:
@@ -34,7 +34,8 @@ class LabelFolderDataModule(LabelImageDataModule):
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform` (default
             ``"resize_and_crop"`` 286 -> 256 with flips).
-        batch_size, num_workers, pin_memory, persistent_workers, seed, predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
+            predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 
@@ -130,7 +131,7 @@ class LabelFolderDataModule(LabelImageDataModule):
                 self.val_label_dir, self.val_image_dir, self.val_instance_dir, "val_"
             )
         else:
-            train, val = hold_out_split(train, self.val_ratio, self.seed)
+            train, val = hold_out_split(train, self.val_ratio, self.split_seed)
         self._split_samples = {"train": train, "val": val, "test": val}
         return self._split_samples
 

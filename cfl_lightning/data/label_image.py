@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from cfl_lightning.data.augment_random import AugmentationRandom
+from cfl_lightning.data.augment_random import AugmentationRandom, EpochAugmentedDataset
 from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.data.checks import require_matches
 from cfl_lightning.data.io import ImageFileError, read_image, read_label, to_unit_range
@@ -93,8 +92,9 @@ def check_label_ids(
     raise ImageFileError(f"{text} outside [0, num_classes={num_classes}){dontcare}")
 
 
-class LabelImageDataset(Dataset):
-    """Label/instance/image triples with a shared spatial transform.
+class LabelImageDataset(EpochAugmentedDataset):
+    """Label/instance/image triples with a shared spatial transform (random crops and flips at
+    train time drawn per (seed, epoch, item), see ``EpochAugmentedDataset``).
 
     Args:
         samples: the files of each item.
@@ -102,7 +102,7 @@ class LabelImageDataset(Dataset):
         dontcare_label: the id of unlabelled pixels (allowed besides the classes), or None.
         transform: the spatial transform (train: random crop/flip; eval: centre crop).
         label_transform: maps the file's values to class ids (e.g. ADE20K's shift), or None.
-        seed: mixed into the augmentation stream's seed (see ``AugmentationRandom``).
+        seed: seed of the training augmentations (see ``AugmentationRandom``); default 0.
     """
 
     def __init__(
@@ -112,19 +112,19 @@ class LabelImageDataset(Dataset):
         dontcare_label: int | None,
         transform: SpatialTransform,
         label_transform: LabelTransform | None = None,
-        seed: int | None = None,
+        seed: int = 0,
     ) -> None:
         self.samples = samples
         self.num_classes = num_classes
         self.dontcare_label = dontcare_label
         self.transform = transform
         self.label_transform = label_transform
-        self.random = AugmentationRandom(seed)
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_item(self, index: int, random: AugmentationRandom) -> dict[str, Any]:
         sample = self.samples[index]
         image = read_image(sample.image)
         raw = read_label(sample.label)
@@ -137,7 +137,7 @@ class LabelImageDataset(Dataset):
             sample.label,
             raw=None if self.label_transform is None else raw,
         )
-        params = self.transform.draw(image.shape[-2], image.shape[-1], self.random)
+        params = self.transform.draw(image.shape[-2], image.shape[-1], random)
         item: dict[str, Any] = {
             "label": self.transform.apply_label(label, params).long(),
             "image": to_unit_range(self.transform.apply_image(image, params)),
@@ -148,12 +148,6 @@ class LabelImageDataset(Dataset):
             check_same_size(instance, image, sample.instance, sample.image, "instance map")
             item["instance"] = self.transform.apply_label(instance, params).long()
         return item
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"augmentation": self.random.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.random.load_state_dict(state["augmentation"])
 
 
 class LabelImageDataModule(ImageDataModule):

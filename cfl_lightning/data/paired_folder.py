@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset
 
-from cfl_lightning.data.augment_random import AugmentationRandom
+from cfl_lightning.data.augment_random import AugmentationRandom, EpochAugmentedDataset
 from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.data.checks import (
     hold_out_split,
@@ -50,14 +49,15 @@ def split_side_by_side(image: torch.Tensor, path: Path) -> tuple[torch.Tensor, t
     return image[..., :half], image[..., half : 2 * half]
 
 
-class PairedImageDataset(Dataset):
-    """Image pairs with a shared spatial transform.
+class PairedImageDataset(EpochAugmentedDataset):
+    """Image pairs with a shared spatial transform (random crops and flips at train time drawn
+    per (seed, epoch, item), see ``EpochAugmentedDataset``).
 
     Args:
         samples: the files of each pair.
         direction: ``"AtoB"`` (input A, target B) or ``"BtoA"``.
         transform: the spatial transform (train: random crop/flip; eval: centre crop).
-        seed: mixed into the augmentation stream's seed (see ``AugmentationRandom``).
+        seed: seed of the training augmentations (see ``AugmentationRandom``); default 0.
     """
 
     def __init__(
@@ -65,13 +65,13 @@ class PairedImageDataset(Dataset):
         samples: list[PairedSample],
         direction: str,
         transform: SpatialTransform,
-        seed: int | None = None,
+        seed: int = 0,
     ) -> None:
         check_direction(direction)
         self.samples = samples
         self.direction = direction
         self.transform = transform
-        self.random = AugmentationRandom(seed)
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -88,22 +88,16 @@ class PairedImageDataset(Dataset):
             )
         return a, b
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def get_item(self, index: int, random: AugmentationRandom) -> dict[str, Any]:
         sample = self.samples[index]
         a, b = self.load_pair(sample)
         source, target = (a, b) if self.direction == "AtoB" else (b, a)
-        params = self.transform.draw(a.shape[-2], a.shape[-1], self.random)
+        params = self.transform.draw(a.shape[-2], a.shape[-1], random)
         return {
             "input": to_unit_range(self.transform.apply_image(source, params)),
             "image": to_unit_range(self.transform.apply_image(target, params)),
             "path": str(sample.a),
         }
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"augmentation": self.random.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.random.load_state_dict(state["augmentation"])
 
 
 def check_direction(direction: str) -> None:
@@ -163,7 +157,8 @@ class PairedFolderDataModule(_PairedDataModule):
         direction: ``"AtoB"`` (input: left half) or ``"BtoA"`` (input: right half).
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform` (sizes of one half).
-        batch_size, num_workers, pin_memory, persistent_workers, seed, predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
+            predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 
@@ -205,8 +200,8 @@ class PairedTwoFolderDataModule(_PairedDataModule):
     to the folder without extension (the file stem for flat folders).
 
     Splits: with ``val_a_dir``/``val_b_dir`` those are ``"val"`` and ``"test"``; otherwise a
-    fraction ``val_ratio`` of the pairs (drawn with ``seed``, at least one when ``val_ratio > 0``)
-    is held out as ``"val"`` and ``"test"``.
+    fraction ``val_ratio`` of the pairs (drawn with ``split_seed``, at least one when
+    ``val_ratio > 0``) is held out as ``"val"`` and ``"test"``.
 
     Args:
         a_dir, b_dir: folders of A and B images.
@@ -216,7 +211,8 @@ class PairedTwoFolderDataModule(_PairedDataModule):
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform` (default
             ``"resize_and_crop"`` 286 -> 256 with flips).
-        batch_size, num_workers, pin_memory, persistent_workers, seed, predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
+            predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 
@@ -275,7 +271,7 @@ class PairedTwoFolderDataModule(_PairedDataModule):
             if self.val_a_dir is not None and self.val_b_dir is not None:
                 val = self._folder_samples(self.val_a_dir, self.val_b_dir, "val_")
             else:
-                train, val = hold_out_split(train, self.val_ratio, self.seed)
+                train, val = hold_out_split(train, self.val_ratio, self.split_seed)
             self._split_samples = {"train": train, "val": val, "test": val}
         return self._split_samples
 

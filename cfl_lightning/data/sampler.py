@@ -1,32 +1,70 @@
-"""A shuffling sampler whose order is a pure function of (seed, epoch)."""
+"""The training sampler: a shuffle that is a pure function of (seed, epoch), split across ranks."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sized
 
 import torch
-from torch.utils.data import RandomSampler
+from torch.utils.data import DistributedSampler
+
+from cfl_lightning.data.augment_random import EpochAugmentedDataset, ItemKey
 
 
-class EpochShuffleSampler(RandomSampler):
-    """Visit every index once per epoch in an order drawn from ``(seed, epoch)`` alone.
+class EpochShuffleSampler(DistributedSampler):
+    """Visit each index at most once per epoch, in an order drawn from ``(seed, epoch)`` alone,
+    rank ``rank`` of ``num_replicas`` taking every ``num_replicas``-th index of that order.
 
-    Lightning calls ``set_epoch`` at the start of every epoch (also when it resumes a run), and
-    ``StatefulDataLoader`` skips the batches already seen: together they replay exactly the order
-    an uninterrupted run would have had. Without Lightning the epoch advances after each full pass.
-    Being a ``RandomSampler``, it is replaced by a shuffling ``DistributedSampler`` under DDP.
+    The order is the same on every rank, so the ranks' shares are disjoint and together cover the
+    epoch; the ``len % num_replicas`` last indices of the order are left out (a different few each
+    epoch) so that every rank gets the same number. With one replica the order is the whole
+    permutation. Datasets derived from
+    :class:`~cfl_lightning.data.augment_random.EpochAugmentedDataset` receive
+    ``ItemKey(index, epoch)`` so that their augmentations are keyed by the epoch too; other
+    datasets receive plain indices.
+
+    Lightning calls ``set_epoch`` at the start of every epoch (also when it resumes a run) and,
+    as this is a ``DistributedSampler``, keeps it under DDP instead of substituting its own;
+    torchdata's ``StatefulDataLoader`` skips the batches already seen, so a resumed run replays the
+    order of an uninterrupted one. Without Lightning the epoch advances after each full pass.
+
+    Args:
+        data_source: the dataset.
+        seed: seed of the order; default 0.
+        num_replicas, rank: the number of processes and this one's rank; default 1 and 0.
     """
 
-    def __init__(self, data_source: Sized, seed: int = 0) -> None:
-        super().__init__(data_source)
-        self.seed = int(seed)
-        self.epoch = 0
+    def __init__(
+        self, data_source: Sized, seed: int = 0, num_replicas: int = 1, rank: int = 0
+    ) -> None:
+        if num_replicas < 1 or not 0 <= rank < num_replicas:
+            raise ValueError(
+                f"rank, num_replicas: expected 0 <= rank < num_replicas, got rank={rank}, "
+                f"num_replicas={num_replicas}"
+            )
+        super().__init__(
+            data_source,  # type: ignore[arg-type]
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=True,
+            seed=int(seed),
+            drop_last=True,
+        )
+        self.data_source = data_source
+        self.item_keys = isinstance(data_source, EpochAugmentedDataset)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
+    def order(self, epoch: int) -> list[int]:
+        """The whole epoch's order (every rank's share interleaved)."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.data_source), generator=generator).tolist()
 
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(len(self.data_source), generator=generator).tolist()
-        yield from order
-        self.epoch += 1
+    def __len__(self) -> int:
+        return len(self.data_source) // self.num_replicas
+
+    def __iter__(self) -> Iterator[int | ItemKey]:
+        epoch = self.epoch
+        share = self.order(epoch)[self.rank :: self.num_replicas][: len(self)]
+        if self.item_keys:
+            yield from (ItemKey(index, epoch) for index in share)
+        else:
+            yield from share
+        self.epoch = epoch + 1

@@ -126,9 +126,9 @@ class SyntheticTexturesDataModule(ImageDataModule):
             colours, periods and orientations).
         image_size: side of the square images (default 64).
         train_size, val_size, test_size: items per split (defaults 2000, 64, 64).
-        seed: seeds the items (item ``i`` of a split depends only on ``seed``, split and ``i``;
-            splits use separate streams) and the train shuffle.
-        **kwargs: :class:`ImageDataModule` arguments (``batch_size``, ``num_workers``, ...).
+        **kwargs: :class:`ImageDataModule` arguments (``batch_size``, ``num_workers``, ...):
+            ``split_seed`` seeds the items (item ``i`` of a split depends only on ``split_seed``,
+            the split and ``i``; splits use separate streams), ``seed`` the train shuffle.
     """
 
     dontcare_label: int | None = None
@@ -140,10 +140,9 @@ class SyntheticTexturesDataModule(ImageDataModule):
         train_size: int = 2000,
         val_size: int = 64,
         test_size: int = 64,
-        seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(seed=seed, **kwargs)
+        super().__init__(**kwargs)
         if num_classes < 2:
             raise ValueError(f"num_classes: expected an integer >= 2, got {num_classes}")
         if image_size < 8:
@@ -159,5 +158,5 @@ class SyntheticTexturesDataModule(ImageDataModule):
 
     def build_dataset(self, split: str) -> SyntheticTexturesDataset:
         return SyntheticTexturesDataset(
-            split, self.split_sizes[split], self.num_classes, self.image_size, self.seed
+            split, self.split_sizes[split], self.num_classes, self.image_size, self.split_seed
         )

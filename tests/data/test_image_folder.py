@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from cfl_lightning.data.augment_random import ItemKey
 from cfl_lightning.data.degradations import Colorization, Denoising, Inpainting, SuperResolution
 from cfl_lightning.data.image_folder import ImageFolderDataModule, resize_shorter_side
 from cfl_lightning.data.io import ImageFileError, read_image, to_unit_range
@@ -123,23 +124,26 @@ def test_val_is_center_crop_with_deterministic_degradation(photos):
     )
 
 
-def test_small_photos_are_upscaled_and_train_crops_are_resumable(photos):
+def test_small_photos_are_upscaled_and_train_crops_are_keyed_by_seed_epoch_item(photos):
     dm = ImageFolderDataModule(str(photos), Denoising(), crop_size=32, val_ratio=0.0)
     dataset = dm.dataset("train")
     small = [i for i, p in enumerate(dataset.paths) if p.name in ("d.png", "g.webp")]
     assert len(small) == 2
     for i in small:
         assert dataset[i]["image"].shape == (3, 32, 32)
-    state = dataset.state_dict()
-    drawn = [dataset[i] for i in range(len(dataset))]
-    dataset.load_state_dict(state)
-    redrawn = [dataset[i] for i in range(len(dataset))]
+    # an item's crop and noise are a function of (seed, epoch, index): redrawn identically
+    drawn = [dataset[ItemKey(i, 3)] for i in range(len(dataset))]
+    redrawn = [dataset[ItemKey(i, 3)] for i in range(len(dataset))]
     for a, b in zip(drawn, redrawn):
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["input"], b["input"])
-    # random crops: the same photo gives different crops on later draws
+    # random crops: the same photo gives different crops in other epochs and with other seeds
     big = next(i for i, p in enumerate(dataset.paths) if p.name == "e.jpg")
-    crops = {dataset[big]["image"].numpy().tobytes() for _ in range(6)}
+    crops = {dataset[ItemKey(big, epoch)]["image"].numpy().tobytes() for epoch in range(6)}
     assert len(crops) > 1
+    reseeded = ImageFolderDataModule(
+        str(photos), Denoising(), crop_size=32, val_ratio=0.0, seed=1
+    ).dataset("train")
+    assert not torch.equal(reseeded[ItemKey(big, 3)]["input"], dataset[ItemKey(big, 3)]["input"])
 
 
 def test_flip_at_train_time_only(tmp_path):
@@ -147,7 +151,7 @@ def test_flip_at_train_time_only(tmp_path):
     write_image(root / "p.png", 32, 32, 0)
     original = to_unit_range(read_image(root / "p.png"))
     flipping = ImageFolderDataModule(str(root), Colorization(), crop_size=32, val_ratio=0.0)
-    images = [flipping.dataset("train")[0]["image"] for _ in range(12)]
+    images = [flipping.dataset("train")[ItemKey(0, epoch)]["image"] for epoch in range(12)]
     assert any(torch.equal(im, original) for im in images)
     assert any(torch.equal(im, original.flip(-1)) for im in images)
     fixed = ImageFolderDataModule(

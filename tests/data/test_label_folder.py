@@ -44,12 +44,17 @@ def test_val_ratio_split_is_disjoint_and_seeded(tmp_path):
     assert sorted(train + val) == [f"img{i:02d}" for i in range(10)]
     assert module.samples("test") == module.samples("val")
     assert [len(module.dataset(s)) for s in ("train", "val", "test")] == [8, 2, 2]
-    again = _module(tmp_path, val_ratio=0.2, seed=1)
+    again = _module(tmp_path, val_ratio=0.2, seed=1)  # the shuffle seed: same validation set
     assert [s.image.stem for s in again.samples("val")] == val
-    other_seeds = {
-        tuple(s.image.stem for s in _module(tmp_path, seed=k).samples("val")) for k in range(6)
+    for seed in range(2, 6):
+        assert [
+            s.image.stem for s in _module(tmp_path, val_ratio=0.2, seed=seed).samples("val")
+        ] == val
+    other_splits = {
+        tuple(s.image.stem for s in _module(tmp_path, split_seed=k).samples("val"))
+        for k in range(6)
     }
-    assert len(other_seeds) > 1
+    assert len(other_splits) > 1
 
 
 def test_val_folders(tmp_path):

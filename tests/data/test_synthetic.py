@@ -24,11 +24,18 @@ def test_items_are_deterministic_across_calls_and_instances():
         assert torch.equal(a["label"], b["label"]) and torch.equal(a["image"], b["image"])
         assert torch.equal(a["image"], again["image"])
         assert a["path"] == f"synthetic/{split}/{index}.png"
-    other_seed = small_datamodule(seed=1)
-    other_seed.setup("fit")
-    assert not torch.equal(
-        other_seed.dataset("train")[0]["label"], first.dataset("train")[0]["label"]
-    )
+    other_data = small_datamodule(split_seed=1)
+    other_data.setup("fit")
+    for split in ("train", "val"):
+        assert not torch.equal(
+            other_data.dataset(split)[0]["label"], first.dataset(split)[0]["label"]
+        )
+    other_shuffle = small_datamodule(seed=1)  # seed only shuffles: the same items
+    other_shuffle.setup("fit")
+    for split in ("train", "val"):
+        assert torch.equal(
+            other_shuffle.dataset(split)[0]["image"], first.dataset(split)[0]["image"]
+        )
 
 
 def test_splits_do_not_overlap():
