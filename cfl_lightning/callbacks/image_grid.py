@@ -7,7 +7,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.utilities import rank_zero_only
 from torchvision.utils import make_grid, save_image
 
 
@@ -17,7 +16,9 @@ class ImageGridLogger(pl.Callback):
 
     The grid goes to the Trainer's logger (TensorBoard's ``add_image``, or any logger with a
     ``log_image`` method such as W&B's) and, with ``save_png``, to
-    ``<log_dir>/images/val_step<global_step>.png``. Rank zero only; skipped in the sanity check.
+    ``<log_dir>/images/val_step<global_step>.png``. Only rank zero collects and writes; the log
+    folder (a broadcast from rank zero) is resolved in ``setup``, which every rank runs, so nothing
+    here waits for the other ranks. Skipped in the sanity check.
 
     Args:
         num_images: validation images shown (taken from the first batches); default 4.
@@ -33,10 +34,19 @@ class ImageGridLogger(pl.Callback):
         self.every_n_epochs = max(1, every_n_epochs)
         self.save_png = save_png
         self._rows: list[torch.Tensor] = []
+        self._folder: Path | None = None
         self.last_path: Path | None = None
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        # trainer.log_dir is a collective (rank zero's folder broadcast): every rank runs setup.
+        self._folder = Path(trainer.log_dir or trainer.default_root_dir) / "images"
+
     def _active(self, trainer: pl.Trainer) -> bool:
-        return not trainer.sanity_checking and trainer.current_epoch % self.every_n_epochs == 0
+        return (
+            trainer.is_global_zero
+            and not trainer.sanity_checking
+            and trainer.current_epoch % self.every_n_epochs == 0
+        )
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._rows = []
@@ -62,7 +72,6 @@ class ImageGridLogger(pl.Callback):
         # One row per image: input, prediction and target side by side.
         self._rows.append(torch.cat(parts, dim=-1))
 
-    @rank_zero_only
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._active(trainer) or not self._rows:
             return
@@ -76,7 +85,7 @@ class ImageGridLogger(pl.Callback):
             elif hasattr(logger, "log_image"):
                 logger.log_image(key="val/input_prediction_target", images=[grid], step=step)
         if self.save_png:
-            folder = Path(trainer.log_dir or trainer.default_root_dir) / "images"
+            folder = self._folder or Path(trainer.default_root_dir) / "images"
             folder.mkdir(parents=True, exist_ok=True)
             self.last_path = folder / f"val_step{step:07d}.png"
             save_image(grid, self.last_path)

@@ -7,8 +7,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchdata.stateful_dataloader import StatefulDataLoader
 
+from cfl_lightning.data.resumable_loader import ResumableDataLoader
 from cfl_lightning.data.sampler import EpochShuffleSampler
 
 SPLITS = ("train", "val", "test")
@@ -29,9 +29,10 @@ class ImageDataModule(pl.LightningDataModule):
     holds some out, generated items, and the validation/test degradations. Changing ``seed``
     never changes the validation set.
 
-    The train loader is torchdata's ``StatefulDataLoader`` (last partial batch dropped), so that a
-    run resumed mid-epoch continues with the same batches. Under DDP the sampler is kept (it is a
-    ``DistributedSampler``), each rank taking its share of the epoch.
+    The train loader is a ``ResumableDataLoader`` (last partial batch dropped) whose state is its
+    position in the epoch, so that a run resumed mid-epoch continues with the same batches, with
+    any number of workers. Under DDP the sampler is kept (it is a ``DistributedSampler``), each
+    rank taking its share of the epoch.
 
     Args:
         batch_size: images per batch and device; default 1 (SPADE/pix2pix use 1 per GPU or more).
@@ -95,18 +96,23 @@ class ImageDataModule(pl.LightningDataModule):
             "persistent_workers": self.persistent_workers,
         }
 
-    def train_dataloader(self) -> StatefulDataLoader:
+    def train_dataloader(self) -> ResumableDataLoader:
         dataset = self.dataset("train")
-        if len(dataset) < self.batch_size:  # type: ignore[arg-type]
-            raise ValueError(
-                f"batch_size: {self.batch_size} is larger than the {len(dataset)} training "  # type: ignore[arg-type]
-                "images; lower it or add images"
-            )
         num_replicas, rank = self._replicas()
-        return StatefulDataLoader(
+        share = len(dataset) // num_replicas  # type: ignore[arg-type]
+        if share < self.batch_size:
+            per = (
+                f" per process ({len(dataset)} shared by {num_replicas})"
+                if num_replicas > 1
+                else ""
+            )  # type: ignore[arg-type]
+            raise ValueError(
+                f"batch_size: {self.batch_size} is larger than the {share} training images"
+                f"{per}; lower it or add images"
+            )
+        return ResumableDataLoader(
             dataset,
             sampler=EpochShuffleSampler(dataset, self.seed, num_replicas, rank),  # type: ignore[arg-type]
-            drop_last=True,
             generator=torch.Generator().manual_seed(self.seed),
             **self._loader_kwargs(),
         )

@@ -22,10 +22,11 @@ class EpochShuffleSampler(DistributedSampler):
     ``ItemKey(index, epoch)`` so that their augmentations are keyed by the epoch too; other
     datasets receive plain indices.
 
-    Lightning calls ``set_epoch`` at the start of every epoch (also when it resumes a run) and,
-    as this is a ``DistributedSampler``, keeps it under DDP instead of substituting its own;
-    torchdata's ``StatefulDataLoader`` skips the batches already seen, so a resumed run replays the
-    order of an uninterrupted one. Without Lightning the epoch advances after each full pass.
+    Lightning calls ``set_epoch`` at the start of every epoch and, as this is a
+    ``DistributedSampler``, keeps it under DDP instead of substituting its own. ``start`` (set by
+    :class:`~cfl_lightning.data.resumable_loader.ResumableDataLoader` when a run resumes) skips
+    that many indices of this rank's share at the next iteration only. Without Lightning the epoch
+    advances after each full pass.
 
     Args:
         data_source: the dataset.
@@ -50,6 +51,7 @@ class EpochShuffleSampler(DistributedSampler):
             drop_last=True,
         )
         self.data_source = data_source
+        self.start = 0
         self.item_keys = isinstance(data_source, EpochAugmentedDataset)
 
     def order(self, epoch: int) -> list[int]:
@@ -61,8 +63,9 @@ class EpochShuffleSampler(DistributedSampler):
         return len(self.data_source) // self.num_replicas
 
     def __iter__(self) -> Iterator[int | ItemKey]:
-        epoch = self.epoch
-        share = self.order(epoch)[self.rank :: self.num_replicas][: len(self)]
+        epoch, start = self.epoch, self.start
+        self.start = 0
+        share = self.order(epoch)[self.rank :: self.num_replicas][start : len(self)]
         if self.item_keys:
             yield from (ItemKey(index, epoch) for index in share)
         else:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from cfl_lightning.data.augment_random import AugmentationRandom, EpochAugmentedDataset
 from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.losses import ContrastiveFeatureLoss, PerceptualLoss
 from cfl_lightning.modules import ImagePredictionModule
@@ -37,6 +38,42 @@ class RandomPairsDataModule(ImageDataModule):
     def build_dataset(self, split: str) -> Dataset:
         offset = {"train": 0, "val": 1000, "test": 2000}[split]
         return RandomPairs(self.size if split == "train" else 4, self.image_size, offset)
+
+
+class AugmentedPairs(EpochAugmentedDataset):
+    """Item i: a fixed 40x40 random image (from i alone); training items are a random 32x32 crop,
+    randomly flipped, with input = crop + random noise, all drawn from the item's stream; other
+    items are the centre crop with input = crop."""
+
+    def __init__(self, size: int, seed: int = 0, train: bool = True, offset: int = 0) -> None:
+        self.size, self.seed, self.train, self.offset = size, seed, train, offset
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get_item(self, index: int, random: AugmentationRandom) -> dict:
+        g = torch.Generator().manual_seed(self.offset + index)
+        full = torch.rand(3, 40, 40, generator=g) * 2 - 1
+        if not self.train:
+            crop = full[:, 4:36, 4:36]
+            return {"input": crop.flip(0), "image": crop, "path": f"item_{index:03d}.png"}
+        top, left = random.randint(9), random.randint(9)
+        crop = full[:, top : top + 32, left : left + 32]
+        if random.uniform() < 0.5:
+            crop = crop.flip(-1)
+        noise = 0.1 * torch.randn(3, 32, 32, generator=random.generator)
+        return {"input": (crop + noise).flip(0), "image": crop, "path": f"item_{index:03d}.png"}
+
+
+class AugmentedPairsDataModule(ImageDataModule):
+    def __init__(self, size: int = 8, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.size = size
+
+    def build_dataset(self, split: str) -> Dataset:
+        if split == "train":
+            return AugmentedPairs(self.size, self.seed, train=True)
+        return AugmentedPairs(4, self.seed, train=False, offset=1000)
 
 
 def tiny_generator(in_channels: int = 3) -> nn.Module:
