@@ -33,6 +33,7 @@ from cfl_lightning.modules.optimization import (
     step_uncounted,
 )
 from cfl_lightning.modules.step_random import StepRandom
+from cfl_lightning.seeding import derive_seed
 
 __all__ = ["LOSS_TERMS", "OPTIMIZER_ORDER", "ImagePredictionModule"]
 
@@ -180,6 +181,16 @@ class ImagePredictionModule(pl.LightningModule):
     # ------------------------------------------------------------------------------ forward
     def forward(self, generator_input: torch.Tensor) -> torch.Tensor:
         return self.generator(generator_input)
+
+    def setup(self, stage: str) -> None:
+        """Under DDP, gives each rank its own global RNG stream for fitting (``seed_everything``
+        seeds every rank alike, so dropout or noise in a generator would draw the same numbers
+        on every rank): seeded from ``(seed, rank)``. A resumed fit then restores each rank's
+        saved state over it. Single-process runs keep the global RNG as seeded."""
+        if stage == "fit" and self.trainer.world_size > 1:
+            torch.manual_seed(
+                derive_seed(self.step_random.resolve_seed(), "rank", self.global_rank)
+            )
 
     def configure_model(self) -> None:
         if self.compile_generator and not getattr(self, "_generator_compiled", False):

@@ -29,8 +29,10 @@ class RecordRank(pl.Callback):
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.batches: list = []
+        self.rng_draws: list = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.rng_draws.append(torch.get_rng_state())
         self.batches.append(
             (
                 trainer.current_epoch,
@@ -46,6 +48,7 @@ class RecordRank(pl.Callback):
             "optimizers": [opt.state_dict() for opt in trainer.optimizers],
             "batches": self.batches,
             "seed": pl_module.step_random.seed,
+            "rng": self.rng_draws,
         }
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
@@ -65,7 +68,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("always", message="ckpt_path")  # the project's resume warnings
     pl.seed_everything(0, workers=True)
-    module = make_module({"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0})
+    module = make_module({"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0}, dropout=0.2)
     callbacks: list[pl.Callback] = [RecordRank(args.out)]
     if args.every is not None:
         callbacks.append(

@@ -77,6 +77,9 @@ def test_ranks_share_each_epoch_and_draw_their_own_augmentations(tmp_path):
     for (_, _, in0, im0), (_, _, in1, im1) in zip(ranks[0]["batches"], ranks[1]["batches"]):
         noise0, noise1 = in0.flip(1) - im0, in1.flip(1) - im1
         assert not torch.allclose(noise0, noise1, atol=1e-3)
+    # each rank's global RNG (dropout in the generator) is its own stream
+    for state0, state1 in zip(ranks[0]["rng"], ranks[1]["rng"]):
+        assert not torch.equal(state0, state1)
     # and the same item is augmented differently from one epoch to the next
     assert not torch.equal(dataset[ItemKey(3, 0)]["input"], dataset[ItemKey(3, 1)]["input"])
 

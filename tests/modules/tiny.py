@@ -76,13 +76,11 @@ class AugmentedPairsDataModule(ImageDataModule):
         return AugmentedPairs(4, self.seed, train=False, offset=1000)
 
 
-def tiny_generator(in_channels: int = 3) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(8, 3, 3, padding=1),
-        nn.Tanh(),
-    )
+def tiny_generator(in_channels: int = 3, dropout: float = 0.0) -> nn.Module:
+    layers = [nn.Conv2d(in_channels, 8, 3, padding=1), nn.ReLU()]
+    if dropout:
+        layers.append(nn.Dropout(dropout))  # draws from the global RNG at every step
+    return nn.Sequential(*layers, nn.Conv2d(8, 3, 3, padding=1), nn.Tanh())
 
 
 def tiny_cfl(**kwargs) -> ContrastiveFeatureLoss:
@@ -98,7 +96,9 @@ def tiny_discriminator(in_channels: int = 6) -> nn.Module:
     return MultiscaleDiscriminator(in_channels, ndf=8, n_layers=2, num_scales=2)
 
 
-def make_module(terms: dict[str, float], module_class=ImagePredictionModule, **kwargs):
+def make_module(
+    terms: dict[str, float], module_class=ImagePredictionModule, dropout: float = 0.0, **kwargs
+):
     torch.manual_seed(0)
     parts = {}
     if "cfl" in terms:
@@ -108,7 +108,7 @@ def make_module(terms: dict[str, float], module_class=ImagePredictionModule, **k
     if "gan" in terms:
         parts["discriminator"] = tiny_discriminator()
     kwargs = {"metrics": ("psnr",), **kwargs}
-    return module_class(tiny_generator(), losses=terms, **parts, **kwargs)
+    return module_class(tiny_generator(dropout=dropout), losses=terms, **parts, **kwargs)
 
 
 def make_trainer(tmp_path=None, **kwargs) -> pl.Trainer:
