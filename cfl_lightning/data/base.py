@@ -9,7 +9,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from cfl_lightning.data.resumable_loader import ResumableDataLoader
-from cfl_lightning.data.sampler import EpochShuffleSampler
+from cfl_lightning.data.sampler import EpochShuffleSampler, EvalShardSampler
 
 SPLITS = ("train", "val", "test")
 
@@ -126,10 +126,14 @@ class ImageDataModule(pl.LightningDataModule):
 
     def _eval_loader(self, split: str) -> DataLoader:
         # Its own generator: creating the iterator must not draw from the global RNG, which
-        # training uses (validation in the middle of a run would change what follows).
+        # training uses (validation in the middle of a run would change what follows). Under
+        # DDP each rank evaluates its own items, each item once.
+        dataset = self.dataset(split)
+        num_replicas, rank = self._replicas()
+        sampler = EvalShardSampler(dataset, num_replicas, rank) if num_replicas > 1 else None  # type: ignore[arg-type]
         return DataLoader(
-            self.dataset(split),
-            shuffle=False,
+            dataset,
+            sampler=sampler,
             generator=torch.Generator().manual_seed(self.seed),
             **self._loader_kwargs(),
         )

@@ -71,3 +71,30 @@ class EpochShuffleSampler(DistributedSampler):
         else:
             yield from share
         self.epoch = epoch + 1
+
+
+class EvalShardSampler(DistributedSampler):
+    """Validation/test/predict order, split across ranks without padding: rank ``r`` takes
+    indices ``r, r + n, r + 2n, ...`` in file order, so every item is evaluated exactly once
+    (Lightning's default distributed sampler pads with repeats, which would count some images
+    twice in the metrics). Ranks may get one item fewer than others.
+
+    Args:
+        data_source: the dataset.
+        num_replicas, rank: the number of processes and this one's rank.
+    """
+
+    def __init__(self, data_source: Sized, num_replicas: int, rank: int) -> None:
+        super().__init__(
+            data_source,  # type: ignore[arg-type]
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=False,
+        )
+        self.data_source = data_source
+
+    def __len__(self) -> int:
+        return len(range(self.rank, len(self.data_source), self.num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, len(self.data_source), self.num_replicas))

@@ -3,7 +3,7 @@ import torch
 
 from cfl_lightning.data.augment_random import ItemKey
 from cfl_lightning.data.resumable_loader import ResumableDataLoader
-from cfl_lightning.data.sampler import EpochShuffleSampler
+from cfl_lightning.data.sampler import EpochShuffleSampler, EvalShardSampler
 from tests.modules.tiny import AugmentedPairs
 
 
@@ -89,3 +89,10 @@ def test_loader_state_at_the_end_of_an_epoch_resumes_at_the_next():
     following = _loader(0)
     following.sampler.set_epoch(1)
     assert [b["path"] for b in loader] == [b["path"] for b in following]
+
+
+def test_eval_shards_cover_every_item_once_in_file_order():
+    data = list(range(7))
+    shards = [list(EvalShardSampler(data, 3, rank)) for rank in range(3)]
+    assert shards == [[0, 3, 6], [1, 4], [2, 5]]
+    assert [len(EvalShardSampler(data, 3, rank)) for rank in range(3)] == [3, 2, 2]
