@@ -10,7 +10,6 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import OptimizerCallable
-from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, PerceptualLoss
@@ -367,20 +366,15 @@ class ImagePredictionModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Adds the optimizer names, the run seed of the module's own random streams, and every
         rank's RNG and train-loader state (gathered: this hook runs on every rank)."""
-        own = {
-            "rng": rank_state.local_rng_state(self.device),
-            "train_loaders": rank_state.train_loader_state(checkpoint),
-        }
         checkpoint["cfl_lightning"] = {
             "optimizers": self.optimizer_names(),
             "seed": self.step_random.resolve_seed(),
-            "ranks": rank_state.gather_from_ranks(own),
+            "ranks": rank_state.gather_rank_states(checkpoint, self.device),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Checks the optimizer names and, when resuming a fit, restores this rank's RNG and
-        train-loader state. From a checkpoint written by another number of processes, each rank
-        warns, re-seeds from ``(seed, rank, global_step)`` and keeps rank 0's loader state."""
+        train-loader state (see ``rank_state.restore_rank_state``)."""
         saved = checkpoint.get("cfl_lightning", {})
         trainer = self._trainer
         resuming_fit = trainer is not None and trainer.state.fn == "fit"
@@ -393,23 +387,11 @@ class ImagePredictionModule(pl.LightningModule):
             )
         if "seed" in saved:
             self.step_random.seed = int(saved["seed"])
-        if not resuming_fit:
-            return
-        world_size, rank = trainer.world_size, trainer.global_rank
-        ranks = saved.get("ranks")
-        if ranks is None and "rng" in saved:  # written before per-rank states were kept
-            ranks = [{"rng": saved["rng"], "train_loaders": None}]
-        if not ranks:
-            return
-        if len(ranks) == world_size:
-            own = ranks[rank]
-            rank_state.restore_local_rng_state(own["rng"], self.device)
-            rank_state.set_train_loader_state(checkpoint, own.get("train_loaders"))
-            return
-        rank_zero_warn(
-            f"ckpt_path: the checkpoint was written by {len(ranks)} process(es), this run has "
-            f"{world_size}: each process re-seeds its global RNG from (seed, rank, step) and the "
-            "train loaders skip the batches rank 0 had seen in this epoch, so the rest of the run "
-            "is deterministic but differs from an uninterrupted run."
-        )
-        rank_state.reseed(self.step_random.resolve_seed(), rank, int(checkpoint["global_step"]))
+        if resuming_fit:
+            rank_state.restore_rank_state(
+                checkpoint,
+                trainer.world_size,
+                trainer.global_rank,
+                self.device,
+                self.step_random.resolve_seed(),
+            )

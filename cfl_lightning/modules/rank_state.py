@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from pytorch_lightning.utilities import rank_zero_warn
 
 from cfl_lightning.seeding import derive_seed
 
@@ -74,3 +75,40 @@ def set_train_loader_state(checkpoint: dict[str, Any], state: Any) -> None:
     parent = _nested_get(checkpoint, LOADER_STATE_PATH[:-1])
     if isinstance(parent, dict) and state is not None:
         parent[LOADER_STATE_PATH[-1]] = state
+
+
+def gather_rank_states(checkpoint: dict[str, Any], device: torch.device) -> list[dict[str, Any]]:
+    """Every rank's ``{"rng", "train_loaders"}`` for the checkpoint dict being built (a
+    collective: call it on every rank)."""
+    own = {"rng": local_rng_state(device), "train_loaders": train_loader_state(checkpoint)}
+    return gather_from_ranks(own)
+
+
+def restore_rank_state(
+    checkpoint: dict[str, Any], world_size: int, rank: int, device: torch.device, seed: int
+) -> None:
+    """Restore this rank's RNG and train-loader state from ``checkpoint["cfl_lightning"]``.
+
+    From a checkpoint written by another number of processes, warn, re-seed from ``(seed, rank,
+    global_step)`` and leave Lightning's loader state (rank 0's position) in place: the run is
+    deterministic but not the uninterrupted one. Checkpoints of one process written before
+    per-rank states were kept restore their single RNG state.
+    """
+    saved = checkpoint.get("cfl_lightning", {})
+    ranks = saved.get("ranks")
+    if ranks is None and "rng" in saved:
+        ranks = [{"rng": saved["rng"], "train_loaders": None}]
+    if not ranks:
+        return
+    if len(ranks) == world_size:
+        own = ranks[rank]
+        restore_local_rng_state(own["rng"], device)
+        set_train_loader_state(checkpoint, own.get("train_loaders"))
+        return
+    rank_zero_warn(
+        f"ckpt_path: the checkpoint was written by {len(ranks)} process(es), this run has "
+        f"{world_size}: each process re-seeds its global RNG from (seed, rank, step) and the "
+        "train loaders skip the batches rank 0 had seen in this epoch, so the rest of the run "
+        "is deterministic but differs from an uninterrupted run."
+    )
+    reseed(seed, rank, int(checkpoint.get("global_step", 0)))
