@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from cfl_lightning.losses import ContrastiveFeatureLoss, patch_nce, sample_locations
+from cfl_lightning.losses.contrastive_feature import sample_patch_locations
 from cfl_lightning.networks import VGG19Features
 from cfl_lightning.networks.critic_head import l2_normalize
 
@@ -29,11 +30,11 @@ def test_value_matches_independent_computation(extractor):
 
     g = torch.Generator().manual_seed(5)
     feats_p, feats_t = extractor(pred), extractor(target)
+    areas = [feats_p[name].shape[-2] * feats_p[name].shape[-1] for name in loss.layers]
+    drawn = sample_patch_locations(areas, 8, pred.device, g)  # the loss's draw: all layers at once
     expected = 0.0
-    for name, weight in zip(loss.layers, [0.1, 0.2, 0.3, 0.4]):
+    for name, weight, idx in zip(loss.layers, [0.1, 0.2, 0.3, 0.4], drawn):
         fp, ft = feats_p[name], feats_t[name]
-        h, w = fp.shape[-2:]
-        idx = sample_locations(h * w, 8, fp.device, g)
         ep = l2_normalize(loss.heads[name](fp.flatten(2)[:, :, idx].permute(0, 2, 1)))
         et = l2_normalize(loss.heads[name](ft.flatten(2)[:, :, idx].permute(0, 2, 1)))
         expected = expected + weight * (patch_nce(ep, et) + patch_nce(et, ep))
