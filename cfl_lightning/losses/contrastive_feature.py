@@ -39,6 +39,13 @@ def _area_constants(
     return torch.arange(max(areas), device=device) >= area, area
 
 
+@torch.compiler.disable
+def _random_keys(layers: int, locations: int, generator: torch.Generator) -> torch.Tensor:
+    """Uniform keys from a ``torch.Generator``, which ``torch.compile`` cannot trace: the
+    compiled loss runs this draw eagerly (one graph break; pass ``locations`` to avoid it)."""
+    return torch.rand(layers, locations, generator=generator, device=generator.device)
+
+
 def sample_patch_locations(
     areas: Sequence[int],
     num_patches: int,
@@ -64,7 +71,10 @@ def sample_patch_locations(
         beyond, area = _area_constants.__wrapped__(areas, where)
     else:
         beyond, area = _area_constants(areas, where)
-    keys = torch.rand(len(areas), max(areas), generator=generator, device=where)
+    if generator is None:
+        keys = torch.rand(len(areas), max(areas), device=where)
+    else:
+        keys = _random_keys(len(areas), max(areas), generator)
     if min(areas) < max(areas):
         keys = keys.masked_fill(beyond, 2.0)  # after every real location of the layer
     locations = keys.topk(n, dim=1, largest=False).indices
@@ -319,6 +329,10 @@ class ContrastiveFeatureLoss(nn.Module):
             embeddings = embeddings.float()
         # One weighted sum over the rows of all layers, images and both directions.
         return paired_patch_nce(
-            embeddings, self.temperature, self.query_negatives, excluded, row_weights, normalize=True
+            embeddings,
+            self.temperature,
+            self.query_negatives,
+            excluded,
+            row_weights,
+            normalize=True,
         )
-

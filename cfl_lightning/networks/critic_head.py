@@ -93,7 +93,7 @@ class _BatchedHeads(torch.autograd.Function):
                     *g.sum(1).unbind(0),  # biases
                 ]
                 grad_hidden = torch.ops.aten.threshold_backward(torch.bmm(g, w2), hidden, 0)
-                grad = grad_hidden.view(grad.shape[:-1] + (-1,))
+                grad = grad_hidden.view((*grad.shape[:-1], -1))
             grads_x: list[torch.Tensor | None] = []
             grads_w: list[torch.Tensor | None] = []
             grads_b: list[torch.Tensor | None] = []
@@ -110,7 +110,7 @@ class _BatchedHeads(torch.autograd.Function):
 
 
 class CriticHeads(nn.ModuleDict):
-    """The critic heads of several layers, ``{layer: make_critic_head(kind, channels[layer], dim)}``.
+    """The critic heads of several layers: ``{layer: make_critic_head(kind, C_layer, dim)}``.
 
     A ``ModuleDict`` (each head is used alone as ``heads[layer](x)``; parameter names are
     ``<layer>.0.weight`` ... as for a plain ``ModuleDict`` of heads, so checkpoints load either
@@ -125,8 +125,8 @@ class CriticHeads(nn.ModuleDict):
         self.width = max(channels.values()) if kind == "identity" else dim
 
     def embed_all(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Every layer's head on its feature vectors, stacked: ``L`` tensors ``(B, C_l, M)`` (feature
-        vectors along the last dimension, layers in the order of this dict) -> ``(L, B, M, D)``,
+        """Every layer's head on its feature vectors, stacked: ``L`` tensors ``(B, C_l, M)``
+        (feature vectors along the last dimension, layers in this dict's order) -> ``(L, B, M, D)``,
         not normalised. The same values as each head on its own, from one autograd node for all
         layers (see ``_BatchedHeads``). Identity heads pad ``C_l`` with zeros to the widest
         layer's (dot products unchanged).
