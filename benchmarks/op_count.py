@@ -56,30 +56,37 @@ def make_step(loss: torch.nn.Module, batch: int, size: int):
     return step
 
 
-def main() -> None:
+def count_ops(batch: int = 2, size: int = 64) -> dict[str, list[str]]:
+    """The top-level operators of one steady-state forward + backward of each loss."""
     from cfl_lightning.losses import ContrastiveFeatureLoss, PerceptualLoss
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--list", action="store_true", help="print each loss's operator counts")
-    args = parser.parse_args()
 
     torch.manual_seed(0)
     losses = {
         "vgg": PerceptualLoss(weights="random"),
         "cfl": ContrastiveFeatureLoss(weights="random"),
     }
-    counts = {}
+    ops = {}
     for name, loss in losses.items():
-        step = make_step(loss, args.batch, args.size)
+        step = make_step(loss, batch, size)
         for _ in range(3):  # the first calls check values and build caches
             step()
-        ops = top_level_ops(step)
-        counts[name] = len(ops)
-        if args.list:
-            print(f"{name}: {len(ops)} top-level aten operators")
-            for op, n in collections.Counter(ops).most_common():
+        ops[name] = top_level_ops(step)
+    return ops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--list", action="store_true", help="print each loss's operator counts")
+    args = parser.parse_args()
+
+    ops = count_ops(args.batch, args.size)
+    counts = {name: len(names) for name, names in ops.items()}
+    if args.list:
+        for name, names in ops.items():
+            print(f"{name}: {len(names)} top-level aten operators")
+            for op, n in collections.Counter(names).most_common():
                 print(f"  {n:4d}  {op}")
     print(f"batch={args.batch} size={args.size} torch={torch.__version__}")
     print(f"VGG loss: {counts['vgg']} top-level aten operators (forward + backward)")

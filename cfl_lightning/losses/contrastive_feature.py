@@ -22,8 +22,8 @@ def sample_locations(
     ``device``: all of them in order when ``num_patches >= num_locations``, else a uniform random
     subset in random order (one layer of :func:`sample_patch_locations`).
 
-    Drawn from ``generator`` (on its own device, then moved), else from ``device``'s global RNG
-    (reproducible under ``seed_everything``), so no host-device copy stalls the GPU.
+    Drawn from ``generator`` (on its own device, then moved: give one on ``device`` to avoid a
+    copy), else from ``device``'s global RNG (reproducible under ``seed_everything``).
     """
     if num_patches >= num_locations:
         return torch.arange(num_locations, device=device)
@@ -60,7 +60,8 @@ def sample_patch_locations(
     uniform key per location); when ``n_l < n`` the rest of the row is padding (valid indices
     repeated) that :class:`ContrastiveFeatureLoss` ignores. One draw of ``(L, max(areas))``
     uniform numbers from ``generator`` (on its own device; the result is then moved to
-    ``device``), else from the global RNG of ``device`` (reproducible under ``seed_everything``).
+    ``device``: a generator on ``device`` avoids that copy), else from the global RNG of
+    ``device`` (reproducible under ``seed_everything``).
     """
     areas = tuple(int(a) for a in areas)
     if not areas or min(areas) < 1:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 REDUCTIONS = ("mean", "none")
@@ -21,7 +20,13 @@ def _cached_pair_constants(
     n: int, query_negatives: bool, groups: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     other_image, excluded, positive = pair_constants(n, query_negatives, device)
-    return other_image, excluded, positive.repeat(groups)
+    return other_image, excluded, _flat_positive(positive, groups)
+
+
+def _flat_positive(positive: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(groups, 2n)``: the index of each row's positive in its group's flattened logits."""
+    rows = torch.arange(positive.shape[0], device=positive.device)
+    return (rows * positive.shape[0] + positive).expand(groups, -1).contiguous()
 
 
 def pair_constants(
@@ -48,18 +53,22 @@ def pair_constants(
 NORMALIZE_EPS = 1e-7  # as ``l2_normalize``: x / (||x|| + eps)
 
 
-class _PairLogits(torch.autograd.Function):
-    """``scale * y @ y^T`` for ``y`` ``(G, 2N, D)``, excluded logits set to -inf, with the
-    gradients of PatchNCE: every row's logits send gradient into the row's query; a column
-    receives gradient only from rows of its own image half (query negatives), as the other half
-    is the detached key. With ``normalize``, ``y = x / (||x|| + eps)`` of the input ``x`` rows.
+class _PairedPatchNCE(torch.autograd.Function):
+    """Per-row PatchNCE losses ``(G, 2N)`` of embeddings ``(G, 2N, D)`` (see
+    :func:`paired_patch_nce`) as one autograd node with its gradient written out.
 
-    One product forward and one backward, with the normalisation's gradient written out: autograd
-    through a detached and an attached product and a normalisation needs three times as many
-    operators."""
+    Forward: ``y = x / (||x|| + eps)`` (with ``normalize``), logits ``y y^T / tau`` with the
+    excluded ones at -inf, turned in place into log-probabilities (the row's loss is minus its
+    positive's) and then probabilities, which are saved: one ``(G, 2N, 2N)`` buffer in the
+    forward pass. Backward, in one more: ``dlogits = g (p - onehot)``; every row's query gets
+    ``dlogits y``, and a column gets gradient only from rows of its own image half (query
+    negatives), as the other half is the detached key. Autograd through a detached and an
+    attached product, a cross-entropy and a normalisation records three times as many operators
+    and holds more such buffers at once.
+    """
 
     @staticmethod
-    def forward(ctx, x, scale, other_image, excluded, shape, normalize):  # type: ignore[override]
+    def forward(ctx, x, scale, other_image, excluded, positive, shape, normalize):  # type: ignore[override]
         if normalize:
             norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
             y = x / (norm + NORMALIZE_EPS)
@@ -70,23 +79,30 @@ class _PairLogits(torch.autograd.Function):
             logits.masked_fill_(excluded, float("-inf"))
         else:  # a mask per leading index (e.g. per layer) on the (..., 2N, 2N) view
             logits.view(shape).masked_fill_(excluded, float("-inf"))
-        ctx.save_for_backward(y, other_image, norm)
+        logits.sub_(torch.logsumexp(logits, dim=-1, keepdim=True))  # log-probabilities
+        losses = logits.view(logits.shape[0], -1).gather(1, positive).neg_()
+        probabilities = logits.exp_()
+        ctx.save_for_backward(y, other_image, norm, probabilities, positive)
         ctx.scale = scale
-        return logits
+        return losses
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        y, other_image, norm = ctx.saved_tensors
+        y, other_image, norm, probabilities, positive = ctx.saved_tensors
         with torch.autocast(device_type=grad.device.type, enabled=False):
+            # d loss_r / d logit_rc = p_rc - [c is r's positive], times the row's gradient.
+            dlogits = probabilities * grad.unsqueeze(-1)
+            dlogits.view(dlogits.shape[0], -1).scatter_add_(1, positive, grad.neg())
             # d/dy_r: sum_c g_rc y_c (rows); d/dy_c: sum_r g_rc y_r over rows r of c's own half.
-            total = grad + grad.masked_fill(other_image, 0.0).transpose(1, 2)
-            grad_y = torch.bmm(total, y).mul_(ctx.scale)
+            grad_y = torch.bmm(dlogits, y)
+            own_half = dlogits.masked_fill_(other_image, 0.0)
+            grad_y = grad_y.baddbmm_(own_half.transpose(1, 2), y).mul_(ctx.scale)
             if norm is None:
-                return grad_y, None, None, None, None, None
+                return grad_y, None, None, None, None, None, None
             # y = x / (n + eps): dx = dy / (n + eps) - y (y . dy) / n (0 where x = 0, as y = 0).
             along = (y * grad_y).sum(-1, keepdim=True) / norm.clamp_min(torch.finfo(y.dtype).tiny)
             grad_x = torch.addcmul(grad_y / (norm + NORMALIZE_EPS), y, along, value=-1.0)
-        return grad_x, None, None, None, None, None
+        return grad_x, None, None, None, None, None, None
 
 
 def paired_patch_nce(
@@ -117,9 +133,9 @@ def paired_patch_nce(
     ``row_weights``: optional ``(..., 2N)`` weights; then the result is the scalar
     ``sum(row_weights * losses)`` (one dot product; a caller's means and layer weights).
 
-    One batched product of the embeddings with themselves gives every logit, one cross-entropy
-    every loss; they are computed in float32 (float64 inputs stay float64) whatever autocast is
-    active.
+    One batched product of the embeddings with themselves gives every logit, in one autograd node
+    (see ``_PairedPatchNCE``). Logits are computed in float32 (float64 inputs stay float64)
+    whatever autocast is active.
     """
     n2 = embeddings.shape[-2]
     if embeddings.dim() < 3 or n2 % 2 or n2 < 4:
@@ -136,9 +152,9 @@ def paired_patch_nce(
         other_image, default_excluded, positive = pair_constants(
             n, query_negatives, embeddings.device
         )
-        targets = positive.repeat(groups)
+        positive = _flat_positive(positive, groups)
     else:
-        other_image, default_excluded, targets = _cached_pair_constants(
+        other_image, default_excluded, positive = _cached_pair_constants(
             n, query_negatives, groups, embeddings.device
         )
     dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
@@ -146,18 +162,19 @@ def paired_patch_nce(
         e = embeddings if embeddings.dtype == dtype else embeddings.to(dtype)
         if e.dim() != 3:
             e = e.reshape(groups, n2, e.shape[-1])
-        logits = _PairLogits.apply(
+        losses = _PairedPatchNCE.apply(
             e,
             1.0 / temperature,
             other_image,
             default_excluded if excluded is None else excluded,
+            positive,
             (*lead, n2, n2),
             normalize,
-        )
-        losses = F.cross_entropy(logits.view(-1, n2), targets, reduction="none")
+        )  # (G, 2N)
         if row_weights is not None:
             weights = row_weights if row_weights.dim() == 1 else row_weights.reshape(-1)
-            return torch.dot(losses, weights if weights.dtype == dtype else weights.to(dtype))
+            weights = weights if weights.dtype == dtype else weights.to(dtype)
+            return torch.dot(losses.view(-1), weights)
     return losses.view(*lead, n2)
 
 
