@@ -4,8 +4,11 @@
 # That machine has torch, pytorch_lightning and torchmetrics but no internet and no jsonargparse:
 # the package runs from the checkout (PYTHONPATH=.), not through the `cfl` command. torchdata is
 # installed from wheels in .whl/ if present (pip download torchdata==0.11.0 -d .whl).
-# Each step writes its output to OUT_DIR as soon as it finishes and has its own time limit; the
-# default steps fit in about 8 minutes of an H100/H200 (most of it compiling).
+# Each step writes its output to OUT_DIR as soon as it finishes and has its own time limit. The
+# default steps take about 9 minutes of an H100/H200, half of it compiling; under a 10-minute
+# limit per command run them as two calls:
+#   bash benchmarks/gpu_check.sh OUT sync_check loss_128 loss_256 train_bf16 summary
+#   bash benchmarks/gpu_check.sh OUT train_bf16_compile summary
 #
 # Issue 12 targets (CFL against the VGG loss): loss-only time at most 1.3x at 4x3x128x128 and
 # 1.05x at 4x3x256x256; SPADE + GAN training step at 256x256 in bf16 at most 1.05x, eager and

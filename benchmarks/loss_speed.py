@@ -9,7 +9,9 @@ every loss in turn, so a change in the machine's load affects all of them alike.
 median step time with its interquartile range (IQR), and the median over repetitions of the
 per-repetition time ratio to ``PerceptualLoss`` with its 95% bootstrap interval (repetitions
 resampled with replacement). ``--compile`` compiles each loss module in place
-(``module.compile()``; CFL draws its locations from the global RNG inside the graph). Peak memory
+(``module.compile()``; CFL draws its locations from the global RNG inside the graph).
+``--clock process`` times the process's CPU time instead of wall time: on a CPU shared with other
+jobs, with ``--threads 1``, it counts the work done rather than the waiting. Peak memory
 is the peak of tensor memory
 allocated during one step above what was held before it: on CUDA ``max_memory_allocated``; on the
 CPU the running sum of the allocation and free events that ``torch.profiler`` records
@@ -128,6 +130,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--losses", default=",".join(LOSSES), help="subset of " + ",".join(LOSSES))
     parser.add_argument("--compile", action="store_true", help="torch.compile each loss module")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "process"),
+        default="wall",
+        help="wall time, or this process's CPU time (CPU only; use with --threads 1)",
+    )
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args()
 
@@ -144,12 +152,15 @@ def main() -> None:
         for _ in range(args.warmup):
             step()
     memory = {name: peak_mib(step, device) for name, step in steps.items()}
+    if args.clock == "process" and device.type != "cpu":
+        parser.error("--clock process: only for --device cpu")
+    clock = time.perf_counter if args.clock == "wall" else time.process_time
     times: dict[str, list[float]] = {name: [] for name in losses}
     for _ in range(args.repeats):
         for name, step in steps.items():
-            start = time.perf_counter()
+            start = clock()
             step()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
 
     results = {}
     for name in losses:
@@ -166,7 +177,8 @@ def main() -> None:
         }
     print(
         f"device={args.device} batch={args.batch} size={args.size} precision={args.precision} "
-        f"repeats={args.repeats} compile={args.compile} threads={torch.get_num_threads()}"
+        f"repeats={args.repeats} compile={args.compile} threads={torch.get_num_threads()} "
+        f"clock={args.clock}"
     )
     print(f"{'loss':<12}{'median ms':>11}{'IQR ms':>9}{'peak MiB':>10}", end="")
     print(f"{'time x VGG':>12}{'95% interval':>17}{'mem x VGG':>11}")
