@@ -244,7 +244,15 @@ class ContrastiveFeatureLoss(nn.Module):
         exclusion mask ``(L, 1, 2n, 2n)`` (None when no layer is padded), the weight of every
         row's loss ``(L * B * 2n,)`` (zero for padding, and for target rows unless bidirectional),
         and the feature-map widths ``(L, 1)``."""
-        key = (tuple(sizes), batch, device)
+        key = (
+            tuple(sizes),
+            batch,
+            device,
+            self.num_patches,
+            self.bidirectional,
+            self.query_negatives,
+            tuple(self.layer_weights.items()),
+        )  # the attributes too, in case someone changes them after construction
         if not torch.compiler.is_compiling():
             cached = self._constants.get(key)
             if cached is not None:
