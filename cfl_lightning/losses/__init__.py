@@ -3,9 +3,13 @@
 from torch.nn import L1Loss
 from torch.nn.functional import l1_loss
 
-from cfl_lightning.losses.contrastive_feature import ContrastiveFeatureLoss, sample_locations
+from cfl_lightning.losses.contrastive_feature import (
+    ContrastiveFeatureLoss,
+    sample_locations,
+    sample_patch_locations,
+)
 from cfl_lightning.losses.gan import GAN_MODES, GANLoss, feature_matching_loss
-from cfl_lightning.losses.patch_nce import PatchNCELoss, patch_nce
+from cfl_lightning.losses.patch_nce import PatchNCELoss, paired_patch_nce, patch_nce
 from cfl_lightning.losses.perceptual import PERCEPTUAL_LAYERS, PERCEPTUAL_WEIGHTS, PerceptualLoss
 
 __all__ = [
@@ -19,6 +23,8 @@ __all__ = [
     "PerceptualLoss",
     "feature_matching_loss",
     "l1_loss",
+    "paired_patch_nce",
     "patch_nce",
     "sample_locations",
+    "sample_patch_locations",
 ]

@@ -1,4 +1,10 @@
-"""Validation of the image pairs given to the losses: clear errors instead of deep shape errors."""
+"""Validation of the image pairs given to the losses: clear errors instead of deep shape errors.
+
+Shape checks cost nothing on the device and run on every call. Value checks (finite, in range) copy
+a few numbers to the host, which waits for the device: one host-device sync. They run on the first
+calls only unless asked (:class:`ValueChecks`), so a training step after the first ones dispatches
+its kernels without waiting.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,48 @@ import math
 import torch
 
 RANGE_TOLERANCE = 0.01  # fraction of the range's width that values may overshoot it by
+FIRST_CALLS = 2  # value checks in the default mode "first": on this many calls
+VALUE_CHECK_MODES = ("first", "always", "never")
+
+
+def value_check_mode(validate_inputs: bool | str) -> str:
+    """``validate_inputs`` as one of ``VALUE_CHECK_MODES``: True is ``"always"``, False
+    ``"never"``; ``ValueError`` for anything else."""
+    if validate_inputs is True:
+        return "always"
+    if validate_inputs is False:
+        return "never"
+    if validate_inputs not in VALUE_CHECK_MODES:
+        raise ValueError(
+            f"validate_inputs: expected True, False or one of {VALUE_CHECK_MODES}, got "
+            f"{validate_inputs!r}"
+        )
+    return validate_inputs
+
+
+class ValueChecks:
+    """When the value checks of a loss (or any repeated call) are due.
+
+    ``mode``: ``"first"`` (default) on the first ``first_calls`` calls, ``"always"`` (or True) on
+    every call, ``"never"`` (or False) not at all. :meth:`due` counts a call and says whether its
+    checks run. Never due while ``torch.compile`` traces (a host copy would break the graph).
+    """
+
+    def __init__(self, mode: bool | str = "first", first_calls: int = FIRST_CALLS) -> None:
+        self.mode = value_check_mode(mode)
+        self.first_calls = first_calls
+        self.calls = 0
+
+    def due(self) -> bool:
+        if torch.compiler.is_compiling() or self.mode == "never":
+            return False
+        if self.mode == "always":
+            return True
+        self.calls += 1
+        return self.calls <= self.first_calls
+
+    def __repr__(self) -> str:
+        return f"ValueChecks(mode={self.mode!r}, calls={self.calls})"
 
 
 def check_image_pair(
@@ -14,9 +62,11 @@ def check_image_pair(
     target: torch.Tensor,
     input_range: tuple[float, float],
     channels: int = 3,
+    values: bool = True,
 ) -> None:
-    """Raise ``ValueError`` unless ``pred`` and ``target`` are equal-shaped finite
-    ``(B, channels, H, W)`` tensors with values inside ``input_range`` (plus 1% of its width)."""
+    """Raise ``ValueError`` unless ``pred`` and ``target`` are equal-shaped ``(B, channels, H, W)``
+    tensors and, with ``values`` (one host-device sync), finite with values inside ``input_range``
+    (plus 1% of its width)."""
     for name, x in (("pred", pred), ("target", target)):
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
@@ -34,6 +84,8 @@ def check_image_pair(
             "pred, target: expected equal shapes, got "
             f"{tuple(pred.shape)} and {tuple(target.shape)}"
         )
+    if not values:
+        return
     low, high = input_range
     slack = RANGE_TOLERANCE * (high - low)
     # Min and max of both tensors in one device-to-host copy (one sync); aminmax propagates

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from cfl_lightning.losses.checks import check_feature_size, check_image_pair
-from cfl_lightning.losses.patch_nce import patch_nce
-from cfl_lightning.networks.critic_head import HEAD_KINDS, l2_normalize, make_critic_head
+from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
+from cfl_lightning.losses.patch_nce import pair_constants, paired_patch_nce
+from cfl_lightning.networks.critic_head import HEAD_KINDS, CriticHeads
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS, VGG19Features
 
 
@@ -18,17 +19,69 @@ def sample_locations(
     num_locations: int, num_patches: int, device: torch.device, generator: torch.Generator | None
 ) -> torch.Tensor:
     """``min(num_patches, num_locations)`` distinct indices into ``range(num_locations)``, on
-    ``device``.
+    ``device``: all of them in order when ``num_patches >= num_locations``, else a uniform random
+    subset in random order (one layer of :func:`sample_patch_locations`).
 
-    Drawn from ``generator`` (on its own device, then moved), else from ``device``'s global RNG
-    (reproducible under ``seed_everything``), so no host-device copy stalls the GPU.
+    Drawn from ``generator`` (on its own device, then moved: give one on ``device`` to avoid a
+    copy), else from ``device``'s global RNG (reproducible under ``seed_everything``).
     """
     if num_patches >= num_locations:
         return torch.arange(num_locations, device=device)
-    if generator is not None:
-        order = torch.randperm(num_locations, generator=generator, device=generator.device)
-        return order[:num_patches].to(device)
-    return torch.randperm(num_locations, device=device)[:num_patches]
+    return sample_patch_locations([num_locations], num_patches, device, generator)[0]
+
+
+@functools.lru_cache(maxsize=32)
+def _area_constants(
+    areas: tuple[int, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(L, max area)`` bool, True beyond each layer's area; ``(L, 1)`` int64 areas."""
+    area = torch.tensor(areas, device=device)[:, None]
+    return torch.arange(max(areas), device=device) >= area, area
+
+
+@torch.compiler.disable
+def _random_keys(layers: int, locations: int, generator: torch.Generator) -> torch.Tensor:
+    """Uniform keys from a ``torch.Generator``, which ``torch.compile`` cannot trace: the
+    compiled loss runs this draw eagerly (one graph break; pass ``locations`` to avoid it)."""
+    return torch.rand(layers, locations, generator=generator, device=generator.device)
+
+
+def sample_patch_locations(
+    areas: Sequence[int],
+    num_patches: int,
+    device: torch.device | str,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random patch locations of every layer at once: ``(L, n)`` int64 flat indices on ``device``,
+    ``n = min(num_patches, max(areas))``.
+
+    Row ``l`` starts with ``n_l = min(num_patches, areas[l])`` distinct indices into
+    ``range(areas[l])``, a uniform random subset in random order (the ``n_l`` smallest of one
+    uniform key per location); when ``n_l < n`` the rest of the row is padding (valid indices
+    repeated) that :class:`ContrastiveFeatureLoss` ignores. One draw of ``(L, max(areas))``
+    uniform numbers from ``generator`` (on its own device; the result is then moved to
+    ``device``: a generator on ``device`` avoids that copy), else from the global RNG of
+    ``device`` (reproducible under ``seed_everything``).
+    """
+    areas = tuple(int(a) for a in areas)
+    if not areas or min(areas) < 1:
+        raise ValueError(f"areas: expected positive numbers of locations, got {list(areas)}")
+    n = min(num_patches, max(areas))
+    where = torch.device(device) if generator is None else generator.device
+    if torch.compiler.is_compiling():
+        beyond, area = _area_constants.__wrapped__(areas, where)
+    else:
+        beyond, area = _area_constants(areas, where)
+    if generator is None:
+        keys = torch.rand(len(areas), max(areas), device=where)
+    else:
+        keys = _random_keys(len(areas), max(areas), generator)
+    if min(areas) < max(areas):
+        keys = keys.masked_fill(beyond, 2.0)  # after every real location of the layer
+    locations = keys.topk(n, dim=1, largest=False).indices
+    if min(areas) < n:
+        locations = locations.remainder(area)  # padding: repeat real locations
+    return locations if locations.device == torch.device(device) else locations.to(device)
 
 
 class ContrastiveFeatureLoss(nn.Module):
@@ -40,6 +93,14 @@ class ContrastiveFeatureLoss(nn.Module):
     L2-normalised; the layer loss is ``patch_nce(pred, target)`` plus, with ``bidirectional``,
     ``patch_nce(target, pred)``; the result is the weighted mean over layers. Multiply by your loss
     weight (the reference implementation's setting is 1.6 times this value).
+
+    On a GPU the cost of a small loss is its number of kernels: the locations of all layers are
+    drawn at once, the heads' ReLU and second layer and the PatchNCE of all layers (both
+    directions) run as single batched calls (layers with fewer locations than others are padded
+    and their padding ignored), constant masks are cached per shape and device, and no call after
+    the first two waits for the device (see ``validate_inputs``). ``torch.compile(loss)`` traces it
+    into one graph; give it ``locations`` (see :meth:`draw_locations`) or use the global RNG, as a
+    ``torch.Generator`` argument cannot be traced.
 
     The critic heads are trainable: give ``critic_parameters()`` to an optimizer (Adam, lr 2e-4,
     betas (0.5, 0.999) in the paper) and step it after each backward of the generator's loss.
@@ -59,7 +120,10 @@ class ContrastiveFeatureLoss(nn.Module):
         query_negatives: also use the other prediction patches as negatives.
         input_range: value range of ``pred`` and ``target``; default ``(-1, 1)``.
         normalize_input: ImageNet mean/std normalisation inside the default VGG19.
-        validate_inputs: check shapes, finiteness and range on every call (one device sync).
+        validate_inputs: when to check that ``pred`` and ``target`` are finite and inside
+            ``input_range``, a check that waits for the device (one host-device sync):
+            ``"first"`` (default) on the first 2 calls, ``"always"`` (or True) on every call,
+            ``"never"`` (or False) not at all. Shapes are checked on every call (no sync).
     """
 
     def __init__(
@@ -76,7 +140,7 @@ class ContrastiveFeatureLoss(nn.Module):
         query_negatives: bool = True,
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
-        validate_inputs: bool = True,
+        validate_inputs: bool | str = "first",
     ) -> None:
         super().__init__()
         if not isinstance(num_patches, int) or num_patches < 2:
@@ -124,10 +188,18 @@ class ContrastiveFeatureLoss(nn.Module):
         self.bidirectional = bidirectional
         self.query_negatives = query_negatives
         self.input_range = (float(input_range[0]), float(input_range[1]))
-        self.validate_inputs = validate_inputs
-        self.heads = nn.ModuleDict(
-            {name: make_critic_head(head, channels[name], head_dim) for name in layers}
-        )
+        self.value_checks = ValueChecks(validate_inputs)
+        self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
+        self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def validate_inputs(self) -> str:
+        """The value-check mode, ``"first"``, ``"always"`` or ``"never"`` (settable)."""
+        return self.value_checks.mode
+
+    @validate_inputs.setter
+    def validate_inputs(self, mode: bool | str) -> None:
+        self.value_checks = ValueChecks(mode)
 
     def critic_parameters(self) -> Iterator[nn.Parameter]:
         """The trainable parameters of the critic: every head, plus the extractor's own parameters
@@ -138,21 +210,96 @@ class ContrastiveFeatureLoss(nn.Module):
     def _extractor_is_trainable(self) -> bool:
         return any(p.requires_grad for p in self.extractor.parameters())
 
-    def _pick(self, features: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
-        """``(B, C, h, w)`` features at ``locations`` (``(N,)`` flat indices) -> ``(B, N, C)``."""
-        return features.flatten(2).index_select(2, locations).transpose(1, 2)
+    def feature_sizes(self, image_size: Sequence[int]) -> list[tuple[int, int]]:
+        """``(h_l, w_l)`` of every layer for images of spatial size ``(H, W)`` (or any shape
+        ending with it), from the extractor's declared ``strides``; ``ValueError`` without them."""
+        strides = getattr(self.extractor, "strides", None)
+        if not strides or any(name not in strides for name in self.layers):
+            raise ValueError(
+                "extractor: feature sizes need `strides: dict[str, int]` for every layer of "
+                f"{list(self.layers)}; {type(self.extractor).__name__} does not declare them"
+            )
+        height, width = (int(v) for v in tuple(image_size)[-2:])
+        return [(height // strides[name], width // strides[name]) for name in self.layers]
+
+    def draw_locations(
+        self,
+        image_size: Sequence[int],
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> torch.Tensor:
+        """The patch locations that ``forward`` would draw for images of size ``(H, W)`` (or any
+        shape ending with it): ``(L, n)`` int64 (see :func:`sample_patch_locations`), on ``device``
+        (default: the generator's, else the CPU). Draw them outside a compiled region with your
+        own generator and pass them as ``forward(..., locations=...)``."""
+        if device is None:
+            device = generator.device if generator is not None else "cpu"
+        areas = [h * w for h, w in self.feature_sizes(image_size)]
+        return sample_patch_locations(areas, self.num_patches, device, generator)
+
+    def _layout(
+        self, sizes: list[tuple[int, int]], batch: int, device: torch.device
+    ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
+        """Constants of one input layout, cached per (sizes, batch, device): the PatchNCE
+        exclusion mask ``(L, 1, 2n, 2n)`` (None when no layer is padded), the weight of every
+        row's loss ``(L * B * 2n,)`` (zero for padding, and for target rows unless bidirectional),
+        and the feature-map widths ``(L, 1)``."""
+        key = (
+            tuple(sizes),
+            batch,
+            device,
+            self.num_patches,
+            self.bidirectional,
+            self.query_negatives,
+            tuple(self.layer_weights.items()),
+        )  # the attributes too, in case someone changes them after construction
+        if not torch.compiler.is_compiling():
+            cached = self._constants.get(key)
+            if cached is not None:
+                return cached
+        counts = [min(self.num_patches, h * w) for h, w in sizes]
+        n = max(counts)
+        count = torch.tensor(counts, device=device)[:, None, None]  # (L, 1, 1)
+        within = torch.arange(2 * n, device=device) % n  # index inside its image's half
+        real = within < count  # (L, 1, 2n): a real patch, not padding
+        if not self.bidirectional:
+            real_query = real & (torch.arange(2 * n, device=device) < n)
+        else:
+            real_query = real
+        layer_weight = torch.tensor(
+            [self.layer_weights[name] for name in self.layers], device=device
+        )[:, None, None]
+        # Sum over rows of weight * loss = sum_l w_l * (mean over B n_l rows of each direction).
+        row_weights = (real_query * (layer_weight / (batch * count))).expand(-1, batch, -1)
+        row_weights = row_weights.reshape(-1)  # (L * B * 2n,), the order of the loss rows
+        excluded = None
+        if min(counts) < n:
+            _, default, _ = pair_constants(n, self.query_negatives, device)
+            # Real rows ignore padding columns; padding rows keep every logit (finite, weight 0).
+            excluded = real.unsqueeze(-1) & (default | ~real.unsqueeze(-2))
+        widths = torch.tensor([w for _, w in sizes], device=device)[:, None]
+        constants = (excluded, row_weights, widths)
+        if not torch.compiler.is_compiling():
+            if len(self._constants) >= 16:
+                self._constants.clear()
+            self._constants[key] = constants
+        return constants
 
     def forward(
-        self, pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        pred: torch.Tensor,
+        target: torch.Tensor,
+        generator: torch.Generator | None = None,
+        locations: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar (float32).
 
         ``generator``: a ``torch.Generator`` for the patch locations (default: the global RNG of
-        ``pred``'s device).
+        ``pred``'s device). ``locations``: the locations to use instead of drawing them, ``(L, n)``
+        int64 on ``pred``'s device as :meth:`draw_locations` returns them.
         """
-        if self.validate_inputs:
-            check_image_pair(pred, target, self.input_range)
-            check_feature_size(pred, getattr(self.extractor, "strides", None))
+        check_image_pair(pred, target, self.input_range, values=self.value_checks.due())
+        check_feature_size(pred, getattr(self.extractor, "strides", None))
         pred_features = self.extractor(pred)
         with torch.set_grad_enabled(torch.is_grad_enabled() and self._extractor_is_trainable()):
             target_features = self.extractor(target.detach())
@@ -166,25 +313,35 @@ class ContrastiveFeatureLoss(nn.Module):
                     f"{pred.shape[-2]}x{pred.shape[-1]} image; at least 2 locations are needed, "
                     "use larger images or drop this layer"
                 )
-            sizes.append(height * width)
-        locations = [sample_locations(n, self.num_patches, pred.device, generator) for n in sizes]
-
-        total = pred.new_zeros((), dtype=torch.float32)
-        for name, where in zip(self.layers, locations):
-            # One head call for prediction and target: (2B, N, D), prediction first.
-            picked = torch.cat(
-                [self._pick(pred_features[name], where), self._pick(target_features[name], where)]
+            sizes.append((int(height), int(width)))
+        areas = [h * w for h, w in sizes]
+        n = min(self.num_patches, max(areas))
+        if locations is None:
+            locations = sample_patch_locations(areas, self.num_patches, pred.device, generator)
+        elif tuple(locations.shape) != (len(areas), n) or locations.dtype != torch.int64:
+            raise ValueError(
+                f"locations: expected an int64 tensor of shape {(len(areas), n)} (layers, "
+                f"patches) for feature maps {sizes}, got {locations.dtype} of shape "
+                f"{tuple(locations.shape)}"
             )
-            embedding = l2_normalize(self.heads[name](picked).float())
-            pred_embedding, target_embedding = embedding.chunk(2)
-            if self.bidirectional:
-                # NCE(pred -> target) + NCE(target -> pred) as one call on the stacked batch: the
-                # mean over 2B images of the sum's two halves, hence the factor 2.
-                keys = torch.cat([target_embedding, pred_embedding])
-                layer_loss = 2 * patch_nce(embedding, keys, self.temperature, self.query_negatives)
-            else:
-                layer_loss = patch_nce(
-                    pred_embedding, target_embedding, self.temperature, self.query_negatives
-                )
-            total = total + self.layer_weights[name] * layer_loss
-        return total
+        excluded, row_weights, widths = self._layout(sizes, pred.shape[0], pred.device)
+
+        rows = torch.div(locations, widths, rounding_mode="floor").unbind(0)
+        cols = locations.remainder(widths).unbind(0)
+        # Per layer (B, C_l, 2n): the prediction's n feature vectors, then the target's.
+        picked = [
+            torch.cat([pred_features[name][:, :, y, x], target_features[name][:, :, y, x]], 2)
+            for name, y, x in zip(self.layers, rows, cols)
+        ]
+        embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
+        if embeddings.dtype != torch.float32:
+            embeddings = embeddings.float()
+        # One weighted sum over the rows of all layers, images and both directions.
+        return paired_patch_nce(
+            embeddings,
+            self.temperature,
+            self.query_negatives,
+            excluded,
+            row_weights,
+            normalize=True,
+        )

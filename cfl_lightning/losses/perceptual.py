@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cfl_lightning.losses.checks import check_feature_size, check_image_pair
+from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
 from cfl_lightning.networks.vgg import VGG19Features
 
 PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -27,6 +27,10 @@ class PerceptualLoss(nn.Module):
         layers, layer_weights: the layers and their (unnormalised) weights.
         input_range, normalize_input: as for :class:`VGG19Features`.
         extractor: an existing extractor to share (must provide ``layers``).
+        validate_inputs: when to check that ``pred`` and ``target`` are finite and inside
+            ``input_range`` (one host-device sync): ``"first"`` (default) on the first 2 calls,
+            ``"always"`` (or True) on every call, ``"never"`` (or False) not at all. Shapes are
+            checked on every call (no sync).
     """
 
     def __init__(
@@ -37,7 +41,7 @@ class PerceptualLoss(nn.Module):
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
         extractor: nn.Module | None = None,
-        validate_inputs: bool = True,
+        validate_inputs: bool | str = "first",
     ) -> None:
         super().__init__()
         layers = tuple(layers)
@@ -54,13 +58,21 @@ class PerceptualLoss(nn.Module):
         self.extractor = extractor
         self.layer_weights = dict(zip(layers, (float(w) for w in layer_weights)))
         self.input_range = (float(input_range[0]), float(input_range[1]))
-        self.validate_inputs = validate_inputs
+        self.value_checks = ValueChecks(validate_inputs)
+
+    @property
+    def validate_inputs(self) -> str:
+        """The value-check mode, ``"first"``, ``"always"`` or ``"never"`` (settable)."""
+        return self.value_checks.mode
+
+    @validate_inputs.setter
+    def validate_inputs(self, mode: bool | str) -> None:
+        self.value_checks = ValueChecks(mode)
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar."""
-        if self.validate_inputs:
-            check_image_pair(pred, target, self.input_range)
-            check_feature_size(pred, getattr(self.extractor, "strides", None), min_locations=1)
+        check_image_pair(pred, target, self.input_range, values=self.value_checks.due())
+        check_feature_size(pred, getattr(self.extractor, "strides", None), min_locations=1)
         pred_features = self.extractor(pred)
         with torch.no_grad():
             target_features = self.extractor(target)

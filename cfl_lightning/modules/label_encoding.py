@@ -5,14 +5,37 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cfl_lightning.losses.checks import ValueChecks, value_check_mode
+
+# The default id checks ("first") of label maps off the CPU in this process: the first calls.
+_ID_CHECKS = ValueChecks("first")
+
+
+def _ids_checked(label: torch.Tensor, check_ids: bool | str) -> bool:
+    """Whether :func:`one_hot_labels` checks the ids of ``label`` in mode ``check_ids``."""
+    mode = value_check_mode(check_ids)
+    if mode != "first":
+        return mode == "always"
+    # On the CPU the check costs no host-device sync: always.
+    return label.device.type == "cpu" or _ID_CHECKS.due()
+
 
 def one_hot_labels(
-    label: torch.Tensor, num_classes: int, dontcare_label: int | None = None
+    label: torch.Tensor,
+    num_classes: int,
+    dontcare_label: int | None = None,
+    check_ids: bool | str = "first",
 ) -> torch.Tensor:
     """``(B, H, W)`` int64 -> ``(B, C, H, W)`` float one-hot.
 
     ``C = num_classes``, plus one channel for ``dontcare_label`` pixels when it is set (SPADE's
-    ``contain_dontcare_label``). Any other id outside ``[0, num_classes)`` raises ``ValueError``.
+    ``contain_dontcare_label``). Any other id outside ``[0, num_classes)`` raises ``ValueError``
+    when the ids are checked, which copies their minimum and maximum to the host (on a GPU a
+    host-device sync): ``check_ids="first"`` (default) on every call for label maps on the CPU
+    and on the first 2 calls of the process for label maps on another device, ``"always"`` (or
+    True) on every call, ``"never"`` (or False) not at all. Unchecked, an id out of range still
+    fails inside ``F.one_hot`` (a ``RuntimeError`` on the CPU, a device-side assertion on a GPU),
+    without the host waiting for the device.
     """
     if label.dim() == 4 and label.shape[1] == 1:
         label = label[:, 0]
@@ -22,14 +45,22 @@ def one_hot_labels(
     if dontcare_label is not None:
         label = torch.where(label == dontcare_label, torch.full_like(label, num_classes), label)
     channels = num_classes + (1 if dontcare_label is not None else 0)
-    low, high = int(label.min()), int(label.max())
+    if _ids_checked(label, check_ids):
+        _check_ids(label, num_classes, channels, dontcare_label)
+    return F.one_hot(label, channels).permute(0, 3, 1, 2).float()
+
+
+def _check_ids(
+    label: torch.Tensor, num_classes: int, channels: int, dontcare_label: int | None
+) -> None:
+    low, high = torch.aminmax(label)  # one host copy below
+    low, high = (int(v) for v in torch.stack([low, high]).tolist())
     if low < 0 or high >= channels:
         raise ValueError(
             f"label: ids must lie in [0, {num_classes}) (num_classes={num_classes}"
             + (f", don't-care id {dontcare_label}" if dontcare_label is not None else "")
             + f"), found ids in [{low}, {high}]"
         )
-    return F.one_hot(label, channels).permute(0, 3, 1, 2).float()
 
 
 def instance_edges(instance: torch.Tensor) -> torch.Tensor:

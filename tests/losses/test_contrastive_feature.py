@@ -3,6 +3,7 @@ import torch
 import torch.nn.functional as F
 
 from cfl_lightning.losses import ContrastiveFeatureLoss, patch_nce, sample_locations
+from cfl_lightning.losses.contrastive_feature import sample_patch_locations
 from cfl_lightning.networks import VGG19Features
 from cfl_lightning.networks.critic_head import l2_normalize
 
@@ -29,11 +30,11 @@ def test_value_matches_independent_computation(extractor):
 
     g = torch.Generator().manual_seed(5)
     feats_p, feats_t = extractor(pred), extractor(target)
+    areas = [feats_p[name].shape[-2] * feats_p[name].shape[-1] for name in loss.layers]
+    drawn = sample_patch_locations(areas, 8, pred.device, g)  # the loss's draw: all layers at once
     expected = 0.0
-    for name, weight in zip(loss.layers, [0.1, 0.2, 0.3, 0.4]):
+    for name, weight, idx in zip(loss.layers, [0.1, 0.2, 0.3, 0.4], drawn):
         fp, ft = feats_p[name], feats_t[name]
-        h, w = fp.shape[-2:]
-        idx = sample_locations(h * w, 8, fp.device, g)
         ep = l2_normalize(loss.heads[name](fp.flatten(2)[:, :, idx].permute(0, 2, 1)))
         et = l2_normalize(loss.heads[name](ft.flatten(2)[:, :, idx].permute(0, 2, 1)))
         expected = expected + weight * (patch_nce(ep, et) + patch_nce(et, ep))
@@ -202,3 +203,200 @@ def test_unknown_vgg_layer_when_building_default_extractor():
 def test_extractor_without_channels_is_rejected():
     with pytest.raises(ValueError, match="extractor: expected a module declaring `channels"):
         ContrastiveFeatureLoss(extractor=torch.nn.Identity())
+
+
+def reference_direction(q, k, temperature=0.07, query_negatives=True):
+    """Mean PatchNCE of one direction with plain autograd and an explicitly detached key."""
+    n = q.shape[1]
+    k = k.detach()
+    logits = torch.cat([q @ k.transpose(1, 2), q @ q.transpose(1, 2)], -1) / temperature
+    eye = torch.eye(n, dtype=torch.bool)
+    own = eye if query_negatives else torch.ones_like(eye)
+    logits = logits.masked_fill(torch.cat([torch.zeros_like(eye), own], -1), float("-inf"))
+    return (torch.logsumexp(logits, -1) - logits.diagonal(dim1=1, dim2=2)).mean()
+
+
+def reference_loss(loss, pred, target, locations, layer_weights):
+    """Per layer, on the first min(num_patches, h*w) locations of each row of ``locations``."""
+    feats_p, feats_t = loss.extractor(pred), loss.extractor(target)
+    total = 0.0
+    for name, weight, row in zip(loss.layers, layer_weights, locations):
+        fp, ft = feats_p[name], feats_t[name]
+        idx = row[: min(loss.num_patches, fp.shape[-2] * fp.shape[-1])]
+        assert idx.unique().numel() == idx.numel()
+        ep = l2_normalize(loss.heads[name](fp.flatten(2)[:, :, idx].transpose(1, 2)))
+        et = l2_normalize(loss.heads[name](ft.flatten(2)[:, :, idx].transpose(1, 2)))
+        layer = reference_direction(ep, et, loss.temperature, loss.query_negatives)
+        if loss.bidirectional:
+            layer = layer + reference_direction(et, ep, loss.temperature, loss.query_negatives)
+        total = total + weight * layer
+    return total
+
+
+@pytest.mark.parametrize(
+    ("head", "bidirectional", "query_negatives", "batch"),
+    [
+        ("mlp", True, True, 2),
+        ("mlp", True, True, 3),
+        ("mlp", False, True, 2),
+        ("mlp", True, False, 2),
+        ("linear", True, True, 2),
+        ("identity", True, True, 2),
+    ],
+)
+def test_batched_layers_with_padding_match_per_layer_reference(
+    extractor, head, bidirectional, query_negatives, batch
+):
+    # 64x64 images and 256 patches: relu4_1 (8x8) and relu5_1 (4x4) have fewer locations than
+    # the other layers, so the batched computation pads them; values and gradients must not move.
+    loss = make_loss(
+        extractor,
+        head=head,
+        bidirectional=bidirectional,
+        query_negatives=query_negatives,
+        layer_weights=[4, 3, 2, 1],
+    )
+    pred = images(30, batch=batch).requires_grad_()
+    target = images(31, batch=batch)
+    locations = loss.draw_locations(pred.shape, torch.Generator().manual_seed(6))
+    assert locations.shape == (4, 256)
+    value = loss(pred, target, locations=locations)
+    expected = reference_loss(loss, pred, target, locations, [0.4, 0.3, 0.2, 0.1])
+    torch.testing.assert_close(value, expected)
+    inputs = [pred, *loss.heads.parameters()]
+    grads = torch.autograd.grad(value, inputs)
+    expected_grads = torch.autograd.grad(expected, inputs)
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-4, atol=1e-6)
+
+
+def test_locations_argument_reproduces_the_generator_draw(extractor):
+    loss = make_loss(extractor, num_patches=32)
+    pred, target = images(32), images(33)
+    drawn = loss(pred, target, generator=torch.Generator().manual_seed(7))
+    locations = loss.draw_locations(pred.shape, torch.Generator().manual_seed(7))
+    assert torch.equal(loss(pred, target, locations=locations), drawn)
+    other = loss.draw_locations(pred.shape, torch.Generator().manual_seed(8))
+    assert not torch.equal(loss(pred, target, locations=other), drawn)
+
+
+def test_bad_locations_are_rejected(extractor):
+    loss = make_loss(extractor, num_patches=32)
+    with pytest.raises(ValueError, match=r"locations: expected an int64 tensor of shape \(4, 32\)"):
+        loss(images(0), images(1), locations=torch.zeros(4, 16, dtype=torch.long))
+
+
+def test_sample_patch_locations_rows():
+    g = torch.Generator().manual_seed(0)
+    locations = sample_patch_locations([100, 12, 30], 20, "cpu", g)
+    assert locations.shape == (3, 20) and locations.dtype == torch.int64
+    for row, area in zip(locations, [100, 12, 30]):
+        real = row[: min(20, area)]
+        assert real.unique().numel() == real.numel() and int(real.max()) < area
+        assert int(row.min()) >= 0 and int(row.max()) < area  # padding repeats real locations
+    assert sorted(locations[1, :12].tolist()) == list(range(12))
+    again = sample_patch_locations([100, 12, 30], 20, "cpu", torch.Generator().manual_seed(0))
+    assert torch.equal(again, locations)
+
+
+def test_sample_patch_locations_are_uniform():
+    g = torch.Generator().manual_seed(1)
+    counts = torch.zeros(10)
+    for _ in range(2000):
+        counts += torch.bincount(sample_patch_locations([10], 3, "cpu", g)[0], minlength=10)
+    # Each location is picked with probability 3/10: 600 of 2000 draws, std ~20.5.
+    assert (counts - 600).abs().max() < 80
+
+
+def test_value_checks_run_on_the_first_calls_only_by_default(extractor):
+    good, bad = images(0), images(0).masked_fill(images(0) > 0.99, float("nan"))
+    loss = make_loss(extractor, num_patches=16)
+    with pytest.raises(ValueError, match="pred: expected finite values"):
+        loss(bad, good)
+    loss(good, good)
+    value = loss(bad, good)  # third call: no check, no sync
+    assert torch.isnan(value)
+    with pytest.raises(ValueError, match="pred, target: expected equal shapes"):
+        loss(good, good[:, :, :32])  # shapes are checked on every call
+
+
+@pytest.mark.parametrize("mode", ["always", True])
+def test_value_checks_on_every_call_when_asked(extractor, mode):
+    good, bad = images(0), images(0) * 3
+    loss = make_loss(extractor, num_patches=16, validate_inputs=mode)
+    assert loss.validate_inputs == "always"
+    for _ in range(3):
+        loss(good, good)
+    with pytest.raises(ValueError, match=r"pred: values span .* outside input_range"):
+        loss(bad, good)
+
+
+@pytest.mark.parametrize("mode", ["never", False])
+def test_value_checks_never(extractor, mode):
+    loss = make_loss(extractor, num_patches=16, validate_inputs=mode)
+    assert torch.isfinite(loss(images(0) * 3, images(0)))
+    with pytest.raises(ValueError, match=r"pred: expected a 4-D"):
+        loss(images(0)[0], images(0)[0])
+
+
+def test_validate_inputs_is_settable_and_checked(extractor):
+    loss = make_loss(extractor, num_patches=16)
+    assert loss.validate_inputs == "first"
+    loss.validate_inputs = "always"
+    assert loss.value_checks.mode == "always"
+    with pytest.raises(ValueError, match="validate_inputs: expected True, False or one of"):
+        make_loss(extractor, validate_inputs="sometimes")
+
+
+def test_head_parameter_names_unchanged_for_checkpoints(extractor):
+    from torch import nn
+
+    from cfl_lightning.networks.critic_head import make_critic_head
+
+    for head in ("mlp", "linear"):
+        loss = make_loss(extractor, head=head)
+        plain = nn.ModuleDict(
+            {name: make_critic_head(head, c, 256) for name, c in extractor.channels.items()}
+        )
+        assert list(loss.heads.state_dict()) == list(plain.state_dict())
+        loss.heads.load_state_dict(plain.state_dict())
+        for key, value in plain.state_dict().items():
+            assert torch.equal(loss.heads.state_dict()[key], value)
+
+
+def tiny_loss():
+    torch.manual_seed(0)
+    small = VGG19Features(layers=("relu1_1", "relu2_1"), weights="random")
+    return ContrastiveFeatureLoss(extractor=small, num_patches=64)
+
+
+def test_compiles_to_one_graph_equal_to_eager():
+    loss = tiny_loss()
+    pred = images(40, size=32).requires_grad_()
+    target = images(41, size=32)
+    locations = loss.draw_locations(pred.shape, torch.Generator().manual_seed(0))
+    eager = loss(pred, target, locations=locations)
+    inputs = [pred, *loss.heads.parameters()]
+    eager_grads = torch.autograd.grad(eager, inputs)
+    torch._dynamo.reset()
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")  # no graph break allowed
+    value = compiled(pred, target, locations=locations)
+    torch.testing.assert_close(value, eager, rtol=0, atol=1e-5)
+    for grad, expected in zip(torch.autograd.grad(value, inputs), eager_grads):
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+    assert torch.isfinite(compiled(pred, target))  # locations from the global RNG, in the graph
+
+
+@pytest.mark.slow
+def test_inductor_compiled_loss_equals_eager():
+    loss = tiny_loss()
+    pred = images(42, size=32).requires_grad_()
+    target = images(43, size=32)
+    locations = loss.draw_locations(pred.shape, torch.Generator().manual_seed(1))
+    eager = loss(pred, target, locations=locations)
+    torch._dynamo.reset()
+    value = torch.compile(loss, fullgraph=True)(pred, target, locations=locations)
+    torch.testing.assert_close(value, eager, rtol=0, atol=1e-5)
+    (grad,) = torch.autograd.grad(value, pred)
+    (expected,) = torch.autograd.grad(eager, pred)
+    torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)

@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from cfl_lightning.losses import PatchNCELoss, patch_nce
+from cfl_lightning.losses.patch_nce import paired_patch_nce
 
 
 def loop_patch_nce(query, key, temperature, query_negatives):
@@ -109,3 +110,74 @@ def test_bad_shapes():
         patch_nce(q, q[:, :3])
     with pytest.raises(ValueError, match="at least N=2 patches"):
         patch_nce(q[:, :1], q[:, :1])
+
+
+def reference_paired(embeddings, temperature, query_negatives):
+    """Both directions with plain autograd and explicit detaching (DESIGN.md steps 4-5)."""
+    n = embeddings.shape[-2] // 2
+    p, t = embeddings[..., :n, :], embeddings[..., n:, :]
+
+    def one_direction(q, k):
+        k = k.detach()
+        logits = torch.cat([q @ k.transpose(-1, -2), q @ q.transpose(-1, -2)], -1) / temperature
+        eye = torch.eye(n, dtype=torch.bool)
+        own = eye if query_negatives else torch.ones_like(eye)
+        logits = logits.masked_fill(torch.cat([torch.zeros_like(eye), own], -1), float("-inf"))
+        return torch.logsumexp(logits, -1) - logits.diagonal(dim1=-2, dim2=-1)
+
+    return torch.cat([one_direction(p, t), one_direction(t, p)], -1)
+
+
+@pytest.mark.parametrize("query_negatives", [True, False])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_paired_values_and_gradients_match_autograd_reference(query_negatives, normalize):
+    g = torch.Generator().manual_seed(20)
+    x = torch.randn(2, 3, 10, 6, generator=g, dtype=torch.float64)
+    x[0, 1, 4] = 0.0  # an all-zero feature vector normalises to zero
+    if not normalize:
+        x = F.normalize(x, dim=-1)
+    x.requires_grad_()
+    weights = torch.rand(2, 3, 10, generator=g, dtype=torch.float64)
+    value = paired_patch_nce(x, 0.2, query_negatives, row_weights=weights, normalize=normalize)
+    rows = paired_patch_nce(x, 0.2, query_negatives, normalize=normalize)
+    y = x / (x.norm(dim=-1, keepdim=True) + 1e-7) if normalize else x
+    expected_rows = reference_paired(y, 0.2, query_negatives)
+    torch.testing.assert_close(rows, expected_rows)
+    expected = (expected_rows * weights).sum()
+    torch.testing.assert_close(value, expected)
+    (grad,) = torch.autograd.grad(value, x)
+    (expected_grad,) = torch.autograd.grad(expected, x)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_paired_rows_are_patch_nce_of_each_direction():
+    q, k = random_embeddings((2, 6, 4), 21), random_embeddings((2, 6, 4), 22)
+    rows = paired_patch_nce(torch.cat([q, k], 1), 0.1)
+    torch.testing.assert_close(rows[:, :6], patch_nce(q, k, 0.1, reduction="none"))
+    torch.testing.assert_close(rows[:, 6:], patch_nce(k, q, 0.1, reduction="none"))
+
+
+def test_paired_gradient_of_a_direction_reaches_its_queries_only():
+    q, k = random_embeddings((1, 5, 3), 23), random_embeddings((1, 5, 3), 24)
+    x = torch.cat([q, k], 1).requires_grad_()
+    paired_patch_nce(x)[:, :5].sum().backward()  # prediction rows: keys are the target's
+    assert x.grad[:, :5].abs().sum() > 0
+    assert torch.equal(x.grad[:, 5:], torch.zeros_like(x.grad[:, 5:]))
+
+
+def test_paired_excluded_mask_ignores_padding():
+    # Group 1 pads 2 of its 5 patches: its real rows must equal those of the unpadded 3 patches.
+    g = torch.Generator().manual_seed(25)
+    x = F.normalize(torch.randn(2, 10, 4, generator=g), dim=-1)
+    real = (torch.arange(10) % 5) < torch.tensor([5, 3])[:, None]  # (2, 10)
+    default = torch.eye(10, dtype=torch.bool)
+    excluded = real[:, :, None] & (default | ~real[:, None, :])
+    rows = paired_patch_nce(x, 0.1, excluded=excluded)
+    unpadded = paired_patch_nce(torch.cat([x[1:, 0:3], x[1:, 5:8]], 1), 0.1)
+    torch.testing.assert_close(rows[1, real[1]], unpadded[0])
+    torch.testing.assert_close(rows[0], paired_patch_nce(x[:1], 0.1)[0])
+
+
+def test_paired_bad_shape():
+    with pytest.raises(ValueError, match=r"embeddings: expected a \(\.\.\., 2N, D\) tensor"):
+        paired_patch_nce(torch.zeros(2, 5, 3))

@@ -44,3 +44,21 @@ def test_bad_inputs():
         loss(x[..., :8, :8], x[..., :8, :8])
     with pytest.raises(ValueError, match="layer_weights: expected 5 weights"):
         PerceptualLoss(weights="random", layer_weights=(1.0,))
+
+
+def test_value_checks_first_calls_by_default_always_when_asked():
+    good = torch.zeros(1, 3, 32, 32)
+    bad = torch.full((1, 3, 32, 32), float("nan"))
+    loss = PerceptualLoss(weights="random")
+    with pytest.raises(ValueError, match="pred: expected finite values"):
+        loss(bad, good)
+    loss(good, good)
+    assert torch.isnan(loss(bad, good))  # third call: no value check, no host-device sync
+    with pytest.raises(ValueError, match="pred, target: expected equal shapes"):
+        loss(good, good[..., :16])  # shapes: every call
+    always = PerceptualLoss(weights="random", validate_inputs="always")
+    for _ in range(3):
+        always(good, good)
+    with pytest.raises(ValueError, match="pred: expected finite values"):
+        always(bad, good)
+    assert torch.isnan(PerceptualLoss(weights="random", validate_inputs=False)(bad, good))

@@ -30,3 +30,25 @@ def test_instance_edges_mark_both_sides_of_a_boundary():
     expected = torch.tensor([[0, 1, 1], [1, 1, 1], [1, 1, 1]], dtype=torch.float)
     assert torch.equal(edges, expected)
     assert instance_edges(torch.ones(1, 4, 4, dtype=torch.long)).sum() == 0
+
+
+def test_one_hot_id_checks_modes(monkeypatch):
+    from cfl_lightning.losses.checks import ValueChecks
+    from cfl_lightning.modules import label_encoding
+
+    bad = torch.tensor([[[0, 7]]])
+    with pytest.raises(RuntimeError):  # unchecked: F.one_hot itself fails on the CPU
+        one_hot_labels(bad, num_classes=3, check_ids="never")
+    with pytest.raises(ValueError, match=r"found ids in \[0, 7\]"):
+        one_hot_labels(bad, num_classes=3, check_ids=True)
+    # Off the CPU (where a check is a host-device sync) the default checks the first 2 calls.
+    monkeypatch.setattr(label_encoding, "_ID_CHECKS", ValueChecks("first"))
+    on_device = torch.empty(1, 2, 2, dtype=torch.long, device="meta")
+    assert [label_encoding._ids_checked(on_device, "first") for _ in range(3)] == [
+        True,
+        True,
+        False,
+    ]
+    assert label_encoding._ids_checked(on_device, "always")
+    assert not label_encoding._ids_checked(on_device, False)
+    assert all(label_encoding._ids_checked(bad, "first") for _ in range(3))  # CPU: always

@@ -1,0 +1,98 @@
+"""Count the top-level ``aten::`` operators of one forward + backward of CFL and of the VGG loss.
+
+    python benchmarks/op_count.py                     # 2x3x64x64, random VGG19, CPU
+    python benchmarks/op_count.py --size 128 --batch 4 --list
+
+On a GPU every operator that computes something is at least one kernel launch, so for small
+images the number of operators, not their FLOPs, sets the loss's time. Counted with
+``torch.profiler`` on the CPU (the count does not depend on the device): every ``aten::`` event of
+the forward and the backward whose ancestors include no other ``aten::`` event (the operators the
+Python code and the autograd engine dispatch; their internal calls are not counted again). Views
+(``transpose``, ``flatten``, ...) count too: they launch no kernel but cost dispatch time. The
+count is taken on the fourth call, as in a training step after the first ones: caches built,
+value checks (``validate_inputs="first"``) done, gradients set to None before the call as by
+``optimizer.zero_grad()``. Prints both counts and their difference; ``--list`` also prints the
+operators of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+
+def top_level_ops(step) -> list[str]:
+    """Names of the top-level ``aten::`` operators that ``step()`` dispatches, in order."""
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        step()
+    names = []
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        if not event.name.startswith("aten::"):
+            continue
+        parent = event.cpu_parent
+        while parent is not None and not parent.name.startswith("aten::"):
+            parent = parent.cpu_parent
+        if parent is None:
+            names.append(event.name)
+    return names
+
+
+def make_step(loss: torch.nn.Module, batch: int, size: int):
+    """One forward + backward of ``loss`` on a trainable prediction and a fixed target."""
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
+    pred = torch.nn.Parameter(torch.rand(batch, 3, size, size, generator=g) * 2 - 1)
+
+    params = [pred, *loss.parameters()]
+
+    def step() -> None:
+        for p in params:
+            p.grad = None  # as after optimizer.zero_grad(): no gradient accumulation
+        loss(pred, target).backward()
+
+    return step
+
+
+def count_ops(batch: int = 2, size: int = 64) -> dict[str, list[str]]:
+    """The top-level operators of one steady-state forward + backward of each loss."""
+    from cfl_lightning.losses import ContrastiveFeatureLoss, PerceptualLoss
+
+    torch.manual_seed(0)
+    losses = {
+        "vgg": PerceptualLoss(weights="random"),
+        "cfl": ContrastiveFeatureLoss(weights="random"),
+    }
+    ops = {}
+    for name, loss in losses.items():
+        step = make_step(loss, batch, size)
+        for _ in range(3):  # the first calls check values and build caches
+            step()
+        ops[name] = top_level_ops(step)
+    return ops
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--list", action="store_true", help="print each loss's operator counts")
+    args = parser.parse_args()
+
+    ops = count_ops(args.batch, args.size)
+    counts = {name: len(names) for name, names in ops.items()}
+    if args.list:
+        for name, names in ops.items():
+            print(f"{name}: {len(names)} top-level aten operators")
+            for op, n in collections.Counter(names).most_common():
+                print(f"  {n:4d}  {op}")
+    print(f"batch={args.batch} size={args.size} torch={torch.__version__}")
+    print(f"VGG loss: {counts['vgg']} top-level aten operators (forward + backward)")
+    print(f"CFL:      {counts['cfl']} top-level aten operators (forward + backward)")
+    print(f"CFL - VGG: {counts['cfl'] - counts['vgg']}")
+
+
+if __name__ == "__main__":
+    main()

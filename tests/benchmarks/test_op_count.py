@@ -1,0 +1,39 @@
+"""The operator count of CFL against the VGG loss (issue 12's figure without a GPU), and the
+bootstrap interval the speed benchmarks print."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("op_count"), importlib.import_module("loss_speed")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_cfl_dispatches_at_most_100_operators_more_than_the_vgg_loss(scripts):
+    op_count, _ = scripts
+    ops = op_count.count_ops(batch=2, size=64)
+    assert len(ops["vgg"]) > 100  # the profiler saw both passes through VGG19
+    assert len(ops["cfl"]) - len(ops["vgg"]) <= 100
+    # No value check (aminmax and a host copy) after the first calls.
+    assert "aten::aminmax" not in ops["cfl"] and "aten::aminmax" not in ops["vgg"]
+
+
+def test_median_ratio_interval(scripts):
+    _, loss_speed = scripts
+    reference = [10.0 + 0.1 * (i % 7) for i in range(60)]
+    times = [2 * r for r in reference]
+    ratio, low, high = loss_speed.median_ratio_interval(times, reference)
+    assert ratio == pytest.approx(2.0) and low == pytest.approx(2.0) and high == pytest.approx(2.0)
+    noisy = [t * (1 + 0.2 * ((i * 37) % 11 - 5) / 5) for i, t in enumerate(times)]
+    ratio, low, high = loss_speed.median_ratio_interval(noisy, reference, paired=False)
+    assert low < ratio < high and low > 1.6 and high < 2.4

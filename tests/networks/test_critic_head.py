@@ -1,0 +1,79 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cfl_lightning.networks.critic_head import CriticHeads, _BatchedHeads
+
+CHANNELS = {"a": 3, "b": 5, "c": 5}
+
+
+def features(dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [
+        torch.randn(2, c, 6, generator=g, dtype=dtype).requires_grad_() for c in CHANNELS.values()
+    ]
+
+
+def one_by_one(heads, xs):
+    outs = [head(x.transpose(1, 2)) for head, x in zip(heads.values(), xs)]
+    width = max(o.shape[-1] for o in outs)
+    return torch.stack([F.pad(o, (0, width - o.shape[-1])) for o in outs])
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear", "identity"])
+def test_embed_all_equals_each_head_alone_with_gradients(kind):
+    torch.manual_seed(0)
+    heads = CriticHeads(kind, CHANNELS, dim=4).double()
+    xs = features(torch.float64)
+    out = heads.embed_all(xs)
+    expected = one_by_one(heads, xs)
+    assert out.shape == (3, 2, 6, 4 if kind != "identity" else 5)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn_like(out)
+    inputs = xs + list(heads.parameters())
+    for grad, reference in zip(
+        torch.autograd.grad((out * weights).sum(), inputs),
+        torch.autograd.grad((expected * weights).sum(), inputs),
+    ):
+        torch.testing.assert_close(grad, reference)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear"])
+def test_embed_all_gradcheck_inputs_and_parameters(kind):
+    torch.manual_seed(1)
+    heads = CriticHeads(kind, {"a": 2, "b": 3}, dim=3).double()
+    xs = [torch.randn(2, c, 4, dtype=torch.float64, requires_grad=True) for c in (2, 3)]
+    assert torch.autograd.gradcheck(lambda a, b: heads.embed_all([a, b]), tuple(xs))
+    # The parameters in the order embed_all passes them: first layers' weights, their biases,
+    # then (MLP) the second layers' weights and biases.
+    layers = [h[0] for h in heads.values()] if kind == "mlp" else list(heads.values())
+    ordered = [m.weight for m in layers] + [m.bias for m in layers]
+    if kind == "mlp":
+        ordered += [h[2].weight for h in heads.values()] + [h[2].bias for h in heads.values()]
+    ordered = [p.detach().clone().requires_grad_() for p in ordered]
+    for i in range(len(ordered)):
+
+        def with_param(value, i=i):
+            replaced = list(ordered)
+            replaced[i] = value
+            return _BatchedHeads.apply(kind == "mlp", len(xs), *xs, *replaced)
+
+        assert torch.autograd.gradcheck(with_param, (ordered[i],))
+
+
+def test_embed_all_under_bfloat16_autocast_matches_each_head():
+    torch.manual_seed(2)
+    heads = CriticHeads("mlp", CHANNELS, dim=8)
+    xs = features()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = heads.embed_all(xs)
+        expected = one_by_one(heads, xs)
+    assert out.dtype == expected.dtype == torch.bfloat16
+    torch.testing.assert_close(out, expected)
+    out.float().sum().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in heads.parameters())
+
+
+def test_heads_kind_is_checked():
+    with pytest.raises(ValueError, match="head: expected one of"):
+        CriticHeads("transformer", CHANNELS)
