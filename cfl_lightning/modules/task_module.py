@@ -46,7 +46,13 @@ def build_network(
             f"{argument}: expected an nn.Module or a factory channels -> nn.Module, got "
             f"{type(network).__name__}"
         )
-    built = network(channels)
+    try:
+        built = network(channels)
+    except TypeError as error:
+        raise ValueError(
+            f"{argument}: calling its factory with the input channels of {owner} ({channels}) "
+            f"failed ({error}); a factory leaves the channel count, its first argument, out"
+        ) from error
     if not isinstance(built, nn.Module):
         raise TypeError(
             f"{argument}: the factory returned {type(built).__name__}, expected an nn.Module"

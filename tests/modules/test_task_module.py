@@ -38,6 +38,13 @@ def test_factories_that_do_not_build_modules_are_refused():
         build_network(3, 3, "generator", "X")
     with pytest.raises(TypeError, match="discriminator: the factory returned int"):
         build_network(lambda channels: channels, 3, "discriminator", "X")
+    stated_twice = partial(UNetGenerator, input_channels=3)
+    with pytest.raises(
+        ValueError,
+        match=r"generator: calling its factory with the input channels "
+        r"of X \(3\) failed .*multiple values.*leaves the channel count",
+    ):
+        build_network(stated_twice, 3, "generator", "X")
 
 
 def test_pix2pix_discriminator_sees_input_and_image():
