@@ -115,16 +115,20 @@ def test_the_data_decides_classes_and_the_model_derives_channels():
     [
         (
             "--model.init_args.num_classes=7",
-            r"model.init_args.num_classes: got 7, but the cfl "
-            r"command takes it from the data \(data.num_classes\)",
+            r"model.init_args.num_classes: got 7, but the data gives 6 \(data.num_classes\); the "
+            r"cfl command takes it from the data",
         ),
-        ("--model.init_args.use_instances=true", r"model.init_args.use_instances: got True"),
-        ("--model.init_args.dontcare_label=255", r"model.init_args.dontcare_label: got 255"),
+        ("--model.init_args.use_instances=true", r"use_instances: got True, but the data gives "),
+        ("--model.init_args.dontcare_label=255", r"dontcare_label: got 255, but the data gives "),
     ],
 )
-def test_a_fact_given_to_the_model_as_well_is_an_error(argument, message):
+def test_a_fact_given_to_the_model_otherwise_is_an_error(argument, message):
     with pytest.raises(ValueError, match=message):
         quickstart(argument)
+
+
+def test_a_fact_given_to_the_model_as_the_data_states_it_is_accepted():
+    assert quickstart("--model.init_args.num_classes=6").model.num_classes == 6
 
 
 def test_a_generator_with_other_channels_is_an_error():
@@ -186,8 +190,7 @@ def test_the_super_resolution_scale_is_the_data_factor(tmp_path):
     assert superres(tmp_path).model.generator.scale == 4
     with pytest.raises(
         ValueError,
-        match=r"model.init_args.scale: got 2, but the cfl command "
-        r"takes it from the data \(data.degradation.factor\)",
+        match=r"model.init_args.scale: got 2, but the data gives 4 \(data.degradation.factor\)",
     ):
         superres(tmp_path, "--model.init_args.scale=2")
 
@@ -200,3 +203,19 @@ def test_a_model_for_other_inputs_than_the_data_gives_is_an_error(tmp_path):
         match="data: ImageFolderDataModule gives 3-channel inputs, but ColorizationModule reads 1",
     ):
         build_cli(["--config", config, "--data.root", str(tmp_path), denoising, *NO_RUN], run=False)
+
+
+def test_where_the_data_is_silent_the_model_config_decides():
+    # RandomPairsDataModule (tests/modules/tiny.py) states no input channel count
+    args = [
+        "--data=tests.modules.tiny.RandomPairsDataModule",
+        "--model=cfl_lightning.modules.Pix2PixModule",
+        "--model.init_args.generator=cfl_lightning.networks.UNetGenerator",
+        "--model.init_args.generator.init_args.num_downs=2",
+        "--model.init_args.generator.init_args.ngf=2",
+        "--model.init_args.input_channels=5",
+        "--model.init_args.losses={l1: 1.0}",
+        *NO_RUN,
+    ]
+    model = build_cli(args, run=False).model
+    assert model.input_channels == 5 and model.generator.input_channels == 5
