@@ -19,7 +19,7 @@ from PIL import Image
 from pytorch_lightning import Callback
 
 from cfl_lightning.cli import build_cli
-from cfl_lightning.networks import VGG19Features
+from cfl_lightning.networks import MultiscaleDiscriminator, VGG19Features
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -280,3 +280,14 @@ def test_config_trains_one_step(config, offline_weights, tmp_path, monkeypatch):
         if net is not None:
             assert changed(before[name], net), f"{name} did not train"
     shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("piece", "windows"),
+    [("pix2pix.yaml", [70]), ("spade.yaml", [70, 141])],  # the 70x70 PatchGAN at full size
+)
+def test_discriminator_pieces_are_the_papers_patchgans(piece, windows):
+    config = yaml.safe_load((ROOT / "configs" / "discriminator" / piece).read_text())
+    assert config["class_path"] == "cfl_lightning.networks.MultiscaleDiscriminator"
+    discriminator = MultiscaleDiscriminator(input_channels=4, **config["init_args"])
+    assert discriminator.receptive_fields == windows
