@@ -96,7 +96,7 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, float]:
     module = SemanticSynthesisModule(
         SPADEGenerator(label_channels, args.ngf, norm="batch" if args.batch > 1 else "instance"),
         num_classes=NUM_CLASSES,
-        use_instance=True,
+        use_instances=True,
         losses=terms,
         discriminator=MultiscaleDiscriminator(label_channels + 3, ndf=args.ngf),
         metrics=(),

@@ -132,6 +132,7 @@ class SyntheticTexturesDataModule(ImageDataModule):
     """
 
     dontcare_label: int | None = None
+    has_instances = False  # no instance maps
 
     def __init__(
         self,

@@ -9,6 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 
 GAN_MODES = ("hinge", "ls", "bce")
+# Factor of the discriminator's loss per mode, as in the reference that uses the mode: pix2pix
+# (``bce``, its "vanilla") and pix2pixHD (``ls``) train D on ``(loss_D_fake + loss_D_real) *
+# 0.5``; SPADE (``hinge``) on the plain sum. Adam makes a constant factor nearly irrelevant to
+# training (it rescales the logged values, and the gradients only relative to Adam's eps).
+DISCRIMINATOR_LOSS_FACTOR = {"hinge": 1.0, "ls": 0.5, "bce": 0.5}
 DiscriminatorOutput = torch.Tensor | Sequence[torch.Tensor] | Sequence[Sequence[torch.Tensor]]
 
 
@@ -29,9 +34,15 @@ class GANLoss(nn.Module):
     """Adversarial loss, averaged over discriminator scales.
 
     ``mode``: ``"hinge"`` (SPADE's default), ``"ls"`` (least squares, pix2pixHD) or ``"bce"``
-    (non-saturating, on logits). Call ``generator_loss(fake)`` in the generator step and
+    (non-saturating, on logits; pix2pix). Call ``generator_loss(fake)`` in the generator step and
     ``discriminator_loss(real, fake)`` in the discriminator step; each takes a discriminator's
     output (a logit tensor, or per-scale lists whose last element is the logit map).
+
+    Discriminator losses follow the reference of each mode (``DISCRIMINATOR_LOSS_FACTOR``):
+    ``hinge`` ``relu(1 - real) + relu(1 + fake)`` (SPADE); ``ls`` ``0.5 * ((real - 1)^2 +
+    fake^2)`` (pix2pixHD); ``bce`` ``0.5 * (BCE(real, 1) + BCE(fake, 0))`` (pix2pix). Generator
+    losses are not scaled: ``-fake``, ``(fake - 1)^2``, ``BCE(fake, 1)``; all are means over
+    logits, averaged over scales.
     """
 
     def __init__(self, mode: str = "hinge") -> None:
@@ -55,7 +66,9 @@ class GANLoss(nn.Module):
     def discriminator_loss(
         self, real: DiscriminatorOutput, fake: DiscriminatorOutput
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns ``(loss_on_real, loss_on_fake)``; their sum is the discriminator's loss."""
+        """Returns ``(loss_on_real, loss_on_fake)``, each with the mode's factor
+        (``DISCRIMINATOR_LOSS_FACTOR``); their sum is the discriminator's loss."""
+        factor = DISCRIMINATOR_LOSS_FACTOR[self.mode]
         real_losses, fake_losses = [], []
         for real_logit, fake_logit in zip(_logits(real), _logits(fake), strict=True):
             real_logit, fake_logit = real_logit.float(), fake_logit.float()
@@ -63,8 +76,8 @@ class GANLoss(nn.Module):
                 real_losses.append(F.relu(1 - real_logit).mean())
                 fake_losses.append(F.relu(1 + fake_logit).mean())
             elif self.mode == "ls":
-                real_losses.append(0.5 * ((real_logit - 1) ** 2).mean())
-                fake_losses.append(0.5 * (fake_logit**2).mean())
+                real_losses.append(((real_logit - 1) ** 2).mean())
+                fake_losses.append((fake_logit**2).mean())
             else:
                 real_losses.append(
                     F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
@@ -72,7 +85,10 @@ class GANLoss(nn.Module):
                 fake_losses.append(
                     F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit))
                 )
-        return torch.stack(real_losses).mean(), torch.stack(fake_losses).mean()
+        return (
+            factor * torch.stack(real_losses).mean(),
+            factor * torch.stack(fake_losses).mean(),
+        )
 
     def forward(self, fake: DiscriminatorOutput) -> torch.Tensor:
         """The generator's loss (so the module can be used as a plain loss term)."""

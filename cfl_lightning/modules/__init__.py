@@ -9,6 +9,7 @@ from cfl_lightning.modules.restoration import (
     InpaintingModule,
     SuperResolutionModule,
 )
+from cfl_lightning.modules.task_module import NetworkFactory, TaskModule
 from cfl_lightning.modules.tasks import Pix2PixModule, SemanticSynthesisModule, input_channels
 
 __all__ = [
@@ -18,9 +19,11 @@ __all__ = [
     "ImagePredictionModule",
     "InpaintingModule",
     "LinearDecay",
+    "NetworkFactory",
     "Pix2PixModule",
     "SemanticSynthesisModule",
     "SuperResolutionModule",
+    "TaskModule",
     "adam_2e4",
     "input_channels",
     "instance_edges",

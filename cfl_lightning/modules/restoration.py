@@ -1,36 +1,84 @@
 """Image -> image tasks made from plain photos: super-resolution, colorization, inpainting and
 denoising. Batches come from ``ImageFolderDataModule`` with a degradation:
-``{"input": ..., "image": (B, 3, H, W), "path": [...]}`` (and ``"mask"`` for inpainting)."""
+``{"input": ..., "image": (B, 3, H, W), "path": [...]}`` (and ``"mask"`` for inpainting).
+
+Generators and discriminators are modules or factories (see ``TaskModule``); each task's input
+channel count is fixed by the task (colorization 1, inpainting 4, the others 3)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cfl_lightning.modules.image_prediction import ImagePredictionModule
+from cfl_lightning.modules.task_module import IMAGE_CHANNELS, NetworkFactory, TaskModule
 from cfl_lightning.networks.residual_sr import ResidualSRGenerator
 from cfl_lightning.networks.unet import UNetGenerator
 
+DEFAULT_SCALE = 4
+ScaledNetworkFactory = Callable[[int], nn.Module]
+"""``scale -> nn.Module``: a super-resolution network with its first argument, the scale, left
+open (``ResidualSRGenerator`` with ``init_args`` that leave out ``scale``)."""
 
-class SuperResolutionModule(ImagePredictionModule):
-    """Low-resolution ``(B, 3, H/s, W/s)`` -> ``(B, 3, H, W)``.
+
+def _unet(num_downs: int = 5) -> NetworkFactory:
+    return partial(UNetGenerator, num_downs=num_downs)
+
+
+class SuperResolutionModule(TaskModule):
+    """Low-resolution ``(B, 3, H/s, W/s)`` -> ``(B, 3, H, W)``, ``s = scale``.
 
     Args:
-        generator: default ``ResidualSRGenerator(scale)``, which predicts the difference from the
-            bicubic upsampling of its input.
-        scale: the upsampling factor (2, 4 or 8) of the default generator; default 4.
-        **kwargs: the ``ImagePredictionModule`` arguments. The discriminator's condition is the
-            bicubic upsampling of the input.
+        generator: a module, a factory called with ``scale``, or None for
+            ``ResidualSRGenerator(scale)`` (which predicts the difference from the bicubic
+            upsampling of its input).
+        scale: the upsampling factor (2, 4 or 8). The ``cfl`` command takes it from the data
+            (``data.degradation.factor``). None: the given generator's ``scale`` attribute, or 4.
+            A generator whose ``scale`` differs is an error, and so is a batch whose input and
+            target sizes differ by another factor.
+        **kwargs: the ``TaskModule`` and ``ImagePredictionModule`` arguments. The discriminator's
+            condition is the bicubic upsampling of the input (3 channels).
     """
 
-    def __init__(self, generator: nn.Module | None = None, scale: int = 4, **kwargs: Any) -> None:
-        super().__init__(
-            generator if generator is not None else ResidualSRGenerator(scale), **kwargs
-        )
+    def __init__(
+        self,
+        generator: nn.Module | ScaledNetworkFactory | None = None,
+        scale: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if scale is not None and (not isinstance(scale, int) or scale < 1):
+            raise ValueError(f"scale: expected an integer >= 1 or None, got {scale!r}")
+        if isinstance(generator, nn.Module):
+            declared = getattr(generator, "scale", None)
+            if scale is None:
+                scale = declared
+            elif declared is not None and declared != scale:
+                raise ValueError(
+                    f"generator: {type(generator).__name__} upsamples by {declared}, but "
+                    f"scale={scale} (with the cfl command: the data's degradation factor)"
+                )
+        else:
+            scale = DEFAULT_SCALE if scale is None else scale
+            factory = ResidualSRGenerator if generator is None else generator
+            generator = factory(scale)
+        super().__init__(generator, IMAGE_CHANNELS, **kwargs)
         self.scale = scale
+
+    def prepare_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        low_res, target = batch["input"], batch["image"]
+        if self.scale is not None:
+            expected = tuple(size // self.scale for size in target.shape[-2:])
+            if tuple(low_res.shape[-2:]) != expected:
+                raise ValueError(
+                    f"scale: {self.scale}, but the batch pairs {tuple(low_res.shape[-2:])} inputs "
+                    f"with {tuple(target.shape[-2:])} targets; the data's downscaling factor and "
+                    "the model's scale must agree"
+                )
+        return low_res, target
 
     def _upsample(self, low_res: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         up = F.interpolate(low_res.float(), size=target.shape[-2:], mode="bicubic")
@@ -47,53 +95,53 @@ class SuperResolutionModule(ImagePredictionModule):
         return F.interpolate(generator_input.float(), size=target.shape[-2:], mode="nearest")
 
 
-class ColorizationModule(ImagePredictionModule):
+class ColorizationModule(TaskModule):
     """Luminance ``(B, 1, H, W)`` -> colour ``(B, 3, H, W)``.
 
     Args:
-        generator: default ``UNetGenerator(1, num_downs=5)`` (inputs divisible by 32).
-        **kwargs: the ``ImagePredictionModule`` arguments.
+        generator: module or factory of the input channels (1); default
+            ``UNetGenerator(1, num_downs=5)`` (inputs divisible by 32).
+        **kwargs: the ``TaskModule`` and ``ImagePredictionModule`` arguments.
     """
 
-    def __init__(self, generator: nn.Module | None = None, **kwargs: Any) -> None:
-        super().__init__(
-            generator if generator is not None else UNetGenerator(1, num_downs=5), **kwargs
-        )
+    def __init__(self, generator: nn.Module | NetworkFactory | None = None, **kwargs: Any) -> None:
+        super().__init__(_unet() if generator is None else generator, 1, **kwargs)
 
 
-class DenoisingModule(ImagePredictionModule):
+class DenoisingModule(TaskModule):
     """Noisy ``(B, 3, H, W)`` -> clean ``(B, 3, H, W)``.
 
     Args:
-        generator: default ``UNetGenerator(3, num_downs=5)`` (inputs divisible by 32).
-        **kwargs: the ``ImagePredictionModule`` arguments.
+        generator: module or factory of the input channels (3); default
+            ``UNetGenerator(3, num_downs=5)`` (inputs divisible by 32).
+        **kwargs: the ``TaskModule`` and ``ImagePredictionModule`` arguments.
     """
 
-    def __init__(self, generator: nn.Module | None = None, **kwargs: Any) -> None:
-        super().__init__(
-            generator if generator is not None else UNetGenerator(3, num_downs=5), **kwargs
-        )
+    def __init__(self, generator: nn.Module | NetworkFactory | None = None, **kwargs: Any) -> None:
+        super().__init__(_unet() if generator is None else generator, IMAGE_CHANNELS, **kwargs)
 
 
-class InpaintingModule(ImagePredictionModule):
+class InpaintingModule(TaskModule):
     """Masked image plus mask ``(B, 4, H, W)`` -> completed image ``(B, 3, H, W)``.
 
     The input's last channel is the mask (1 = missing). At validation, test and prediction the
     output is composited with the known pixels: ``mask * prediction + (1 - mask) * image``.
 
     Args:
-        generator: default ``UNetGenerator(4, num_downs=5)`` (inputs divisible by 32).
+        generator: module or factory of the input channels (4); default
+            ``UNetGenerator(4, num_downs=5)`` (inputs divisible by 32).
         masked_loss: compute the loss terms on the composited prediction, so only the missing
             region is trained; the L1 term is then the mean over missing pixels. Default False.
-        **kwargs: the ``ImagePredictionModule`` arguments.
+        **kwargs: the ``TaskModule`` and ``ImagePredictionModule`` arguments.
     """
 
     def __init__(
-        self, generator: nn.Module | None = None, masked_loss: bool = False, **kwargs: Any
+        self,
+        generator: nn.Module | NetworkFactory | None = None,
+        masked_loss: bool = False,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(
-            generator if generator is not None else UNetGenerator(4, num_downs=5), **kwargs
-        )
+        super().__init__(_unet() if generator is None else generator, 4, **kwargs)
         self.masked_loss = masked_loss
 
     @staticmethod

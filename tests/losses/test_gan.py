@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,20 +18,35 @@ def test_hinge():
     torch.testing.assert_close(loss.generator_loss(FAKE), -FAKE.mean())
 
 
-def test_least_squares():
+def test_least_squares_halves_the_discriminator_loss_as_pix2pixhd():
+    # pix2pixHD: loss_D = (MSE(D(fake), 0) + MSE(D(real), 1)) * 0.5
     loss = GANLoss("ls")
     real, fake = loss.discriminator_loss(REAL, FAKE)
-    torch.testing.assert_close(real, 0.5 * ((REAL - 1) ** 2).mean())
-    torch.testing.assert_close(fake, 0.5 * (FAKE**2).mean())
+    torch.testing.assert_close(real, 0.5 * F.mse_loss(REAL, torch.ones_like(REAL)))
+    torch.testing.assert_close(fake, 0.5 * F.mse_loss(FAKE, torch.zeros_like(FAKE)))
     torch.testing.assert_close(loss.generator_loss(FAKE), ((FAKE - 1) ** 2).mean())
 
 
-def test_non_saturating_bce():
+def test_bce_halves_the_discriminator_loss_as_pix2pix():
+    # pix2pix: loss_D = (BCEWithLogits(D(fake), 0) + BCEWithLogits(D(real), 1)) * 0.5
     loss = GANLoss("bce")
     real, fake = loss.discriminator_loss(REAL, FAKE)
-    torch.testing.assert_close(real, -F.logsigmoid(REAL).mean())
-    torch.testing.assert_close(fake, -F.logsigmoid(-FAKE).mean())
+    torch.testing.assert_close(real, 0.5 * -F.logsigmoid(REAL).mean())
+    torch.testing.assert_close(fake, 0.5 * -F.logsigmoid(-FAKE).mean())
+    # the generator's loss is not halved
     torch.testing.assert_close(loss.generator_loss(FAKE), -F.logsigmoid(FAKE).mean())
+
+
+@pytest.mark.parametrize(
+    ("mode", "real_at_zero", "fake_at_zero"),
+    [("hinge", 1.0, 1.0), ("ls", 0.5, 0.0), ("bce", 0.5 * math.log(2), 0.5 * math.log(2))],
+)
+def test_discriminator_loss_at_zero_logits(mode, real_at_zero, fake_at_zero):
+    # SPADE sums its hinge terms; pix2pixHD (ls) and pix2pix (bce) halve the sum.
+    zero = [[torch.zeros(1, 4)], [torch.zeros(1, 4)]]  # two scales of logit maps
+    real, fake = GANLoss(mode).discriminator_loss(zero, zero)
+    assert real.item() == pytest.approx(real_at_zero)
+    assert fake.item() == pytest.approx(fake_at_zero)
 
 
 def test_multiscale_outputs_are_averaged_over_scales():

@@ -1,3 +1,5 @@
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -16,7 +18,7 @@ from cfl_lightning.modules import (
     InpaintingModule,
     SuperResolutionModule,
 )
-from cfl_lightning.networks import ResidualSRGenerator, UNetGenerator
+from cfl_lightning.networks import MultiscaleDiscriminator, ResidualSRGenerator, UNetGenerator
 from tests.modules.tiny import make_trainer, tiny_cfl
 
 
@@ -61,6 +63,9 @@ def test_default_generators_fit_their_inputs():
     x = torch.zeros(1, 3, 16, 16)
     assert SuperResolutionModule(losses={"l1": 1.0}, metrics=())(x).shape == (1, 3, 64, 64)
     assert SuperResolutionModule(scale=2, losses={"l1": 1.0}, metrics=())(x).shape[-1] == 32
+    factory = partial(ResidualSRGenerator, nf=8, n_blocks=1)
+    module = SuperResolutionModule(factory, scale=8, losses={"l1": 1.0}, metrics=())
+    assert module(x).shape[-1] == 128
     gray, masked = torch.zeros(1, 1, 64, 64), torch.zeros(1, 4, 64, 64)
     assert ColorizationModule(losses={"l1": 1.0}, metrics=())(gray).shape == (1, 3, 64, 64)
     assert InpaintingModule(losses={"l1": 1.0}, metrics=())(masked).shape == (1, 3, 64, 64)
@@ -98,3 +103,29 @@ def test_masked_loss_counts_only_the_hole():
     prediction.retain_grad()
     terms["l1"].backward()
     assert prediction.grad[~hole].abs().max() == 0 and prediction.grad[hole].abs().max() > 0
+
+
+def test_super_resolution_scale_agrees_with_generator_and_batches():
+    given = ResidualSRGenerator(2, nf=8, n_blocks=1)
+    assert SuperResolutionModule(given, losses={"l1": 1.0}, metrics=()).scale == 2
+    message = r"generator: ResidualSRGenerator upsamples by 2, but scale=4"
+    with pytest.raises(ValueError, match=message):
+        SuperResolutionModule(given, scale=4, losses={"l1": 1.0}, metrics=())
+    module = SuperResolutionModule(scale=4, losses={"l1": 1.0}, metrics=())
+    batch = {"input": torch.zeros(1, 3, 16, 16), "image": torch.zeros(1, 3, 32, 32)}
+    with pytest.raises(
+        ValueError,
+        match=r"scale: 4, but the batch pairs \(16, 16\) inputs with "
+        r"\(32, 32\) targets",
+    ):
+        module.prepare_batch(batch)
+
+
+def test_restoration_discriminators_see_condition_and_image():
+    gan = {"losses": {"l1": 1.0, "gan": 1.0}, "metrics": ()}
+    disc = partial(MultiscaleDiscriminator, ndf=4, num_scales=1)
+    assert InpaintingModule(discriminator=disc, **gan).discriminator.input_channels == 4 + 3
+    assert ColorizationModule(discriminator=disc, **gan).discriminator.input_channels == 1 + 3
+    assert SuperResolutionModule(discriminator=disc, **gan).discriminator.input_channels == 3 + 3
+    unconditional = DenoisingModule(discriminator=disc, conditional_discriminator=False, **gan)
+    assert unconditional.discriminator.input_channels == 3

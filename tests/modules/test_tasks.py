@@ -1,3 +1,5 @@
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -5,7 +7,7 @@ from torch.utils.data import Dataset
 
 from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.modules import SemanticSynthesisModule, input_channels, one_hot_labels
-from cfl_lightning.networks import SPADEGenerator
+from cfl_lightning.networks import MultiscaleDiscriminator, SPADEGenerator
 from tests.modules.tiny import make_trainer, tiny_cfl
 
 
@@ -35,7 +37,7 @@ def test_prepare_batch_one_hot_dontcare_and_edges():
     channels = input_channels(4, 255, True)
     assert channels == 6
     module = SemanticSynthesisModule(
-        spade(channels), num_classes=4, dontcare_label=255, use_instance=True, losses={"l1": 1.0}
+        spade(channels), num_classes=4, dontcare_label=255, use_instances=True, losses={"l1": 1.0}
     )
     batch = next(iter(LabelsDataModule(batch_size=2).train_dataloader()))
     generator_input, target = module.prepare_batch(batch)
@@ -49,7 +51,7 @@ def test_semantic_synthesis_trains_with_cfl():
         spade(6),
         num_classes=4,
         dontcare_label=255,
-        use_instance=True,
+        use_instances=True,
         losses={"cfl": 1.0},
         cfl=tiny_cfl(),
         metrics=("psnr",),
@@ -60,18 +62,51 @@ def test_semantic_synthesis_trains_with_cfl():
 
 
 def test_generator_channel_mismatch_is_reported():
-    with pytest.raises(ValueError, match="generator: takes 5 input channels, but num_classes=4"):
+    with pytest.raises(
+        ValueError,
+        match=r"generator: SPADEGenerator takes 5 input channels, but SemanticSynthesisModule "
+        r"\(input_channels=6\) gives it 6",
+    ):
         SemanticSynthesisModule(
-            spade(5), num_classes=4, dontcare_label=255, use_instance=True, losses={"l1": 1.0}
+            spade(5), num_classes=4, dontcare_label=255, use_instances=True, losses={"l1": 1.0}
         )
+
+
+def test_networks_given_as_factories_get_the_label_channels():
+    module = SemanticSynthesisModule(
+        partial(SPADEGenerator, ngf=8),
+        num_classes=4,
+        dontcare_label=255,
+        use_instances=True,
+        losses={"l1": 1.0, "gan": 1.0},
+        discriminator=partial(MultiscaleDiscriminator, ndf=4, num_scales=1),
+    )
+    assert module.input_channels == 6 and module.generator.label_channels == 6
+    assert module.discriminator.input_channels == 6 + 3
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"num_classes": None}, "num_classes: expected a positive integer, got None"),
+        (
+            {"num_classes": 4, "dontcare_label": 2},
+            r"dontcare_label: expected None or an id "
+            r"outside \[0, num_classes=4\), got 2",
+        ),
+    ],
+)
+def test_bad_label_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SemanticSynthesisModule(nn.Identity(), losses={"l1": 1.0}, **kwargs)
 
 
 def test_missing_instances_are_reported():
     module = SemanticSynthesisModule(
-        nn.Identity(), num_classes=4, use_instance=True, losses={"l1": 1.0}
+        nn.Identity(), num_classes=4, use_instances=True, losses={"l1": 1.0}
     )
     batch = {"label": torch.zeros(1, 8, 8, dtype=torch.long), "image": torch.zeros(1, 3, 8, 8)}
-    with pytest.raises(ValueError, match="use_instance: True, but the batches have no 'instance'"):
+    with pytest.raises(ValueError, match="use_instances: True, but the batches have no 'instance'"):
         module.prepare_batch(batch)
 
 

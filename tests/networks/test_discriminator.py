@@ -4,7 +4,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from cfl_lightning.networks.discriminator import MultiscaleDiscriminator
+from cfl_lightning.networks.discriminator import MultiscaleDiscriminator, PatchDiscriminator
 
 
 def tiny_discriminator(**kwargs) -> MultiscaleDiscriminator:
@@ -91,3 +91,68 @@ def test_input_errors():
         tiny_discriminator()(torch.randn(1, 3, 64, 64))
     with pytest.raises(ValueError, match="n_layers, num_scales, ndf: expected positive"):
         MultiscaleDiscriminator(6, num_scales=0)
+
+
+# The PatchGAN sizes of the pix2pix paper (Isola et al. 2017, sec. 4.4): 16x16, 70x70 and
+# 286x286 patches for its n_layers = 1, 3, 5, i.e. that many stride-2 convs; ours counts the
+# stride-1 conv as well (SPADE's n_layers_D), hence n_layers = 2, 4, 6 here.
+PIX2PIX_PATCH_SIZES = {2: 16, 4: 70, 6: 286}
+
+
+def window_by_hand(n_layers: int) -> int:
+    """Receptive field of one logit, walking back from it: each 4x4 conv with stride s turns a
+    window of r pixels into (r - 1) * s + 4 pixels of its input."""
+    strides = [2] * (n_layers - 1) + [1 if n_layers > 1 else 2, 1]
+    window = 1
+    for stride in reversed(strides):
+        window = (window - 1) * stride + 4
+    return window
+
+
+def measured_window(network, channels: int, size: int, scale: int = 0) -> tuple[int, int]:
+    """Rows and columns of the input that the centre logit depends on (by its gradient)."""
+    x = torch.randn(1, channels, size, size, dtype=torch.float64, requires_grad=True)
+    outputs = network(x)
+    logits = outputs[scale][-1] if isinstance(outputs[0], list) else outputs[-1]
+    h, w = logits.shape[-2:]
+    logits[0, 0, h // 2, w // 2].backward()
+    touched = x.grad[0].abs().sum(0) > 0
+    rows = touched.any(1).nonzero().flatten()
+    cols = touched.any(0).nonzero().flatten()
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def plain_patchgan(n_layers: int) -> PatchDiscriminator:
+    torch.manual_seed(0)
+    # No norm: instance/batch norm would make every logit depend on the whole image.
+    return PatchDiscriminator(2, 2, n_layers, spectral_norm=False, norm="none").double()
+
+
+@pytest.mark.parametrize("n_layers", [2, 3, 4])
+def test_receptive_field_by_hand_and_by_gradient(n_layers):
+    network = plain_patchgan(n_layers)
+    assert network.receptive_field == window_by_hand(n_layers)
+    assert measured_window(network, 2, 160) == (window_by_hand(n_layers),) * 2
+
+
+def test_patch_sizes_of_the_pix2pix_paper():
+    for n_layers, size in PIX2PIX_PATCH_SIZES.items():
+        assert window_by_hand(n_layers) == size
+        assert plain_patchgan(n_layers).receptive_field == size
+    # n_layers=3 here is a 34x34 PatchGAN, not pix2pix's n_layers=3
+    assert plain_patchgan(3).receptive_field == 34
+
+
+def test_second_scale_sees_twice_the_window_plus_the_pooling():
+    torch.manual_seed(0)
+    discriminator = MultiscaleDiscriminator(2, ndf=2, spectral_norm=False, norm="none").double()
+    assert discriminator.receptive_fields == [70, (70 - 1) * 2 + 3]
+    assert measured_window(discriminator, 2, 288, scale=1) == (141, 141)
+
+
+def test_pix2pix_padding_gives_its_30x30_logits_for_256x256():
+    discriminator = MultiscaleDiscriminator(
+        6, ndf=2, n_layers=4, num_scales=1, spectral_norm=False, norm="batch", padding=1
+    )
+    assert discriminator(torch.randn(1, 6, 256, 256))[0][-1].shape == (1, 1, 30, 30)
+    assert discriminator.receptive_fields == [70]

@@ -1,0 +1,293 @@
+"""Every top-level config trains: one `cfl fit` step of each configs/*.yaml on tiny files written in
+its dataset's layout, with the channel counts and image size the config sets, network widths
+shrunk, at most 2 images a batch, on CPU in float32.
+
+One exception to the size: the SPADE configs with a VGG19-based loss (CFL, perceptual) run at half
+their size per side (Cityscapes 128x256, ADE20K 128x128): one step of cityscapes_spade_cfl_gan at
+256x512 took 23 s on the two shared cores. Their L1 twins run at the full size, with the same
+networks.
+"""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from PIL import Image
+from pytorch_lightning import Callback
+
+from cfl_lightning.cli import build_cli
+from cfl_lightning.networks import MultiscaleDiscriminator, VGG19Features
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+BATCH = 2  # at most; a config with batch size 1 (pix2pix) keeps it
+VGG_LOSSES = {"cfl", "perceptual"}
+
+# What each config family is, stated here independently of the configs and the code: the image
+# size of its batches (H, W), the generator's input channels, and what the data provides.
+# Cityscapes: 35 label ids + 1 instance-edge channel (SPADE's semantic_nc); ADE20K: 150 classes +
+# 1 don't-care channel; pix2pix facades: RGB; photo tasks: the degradation's channels.
+FAMILIES = {
+    "cityscapes": {
+        "size": (256, 512),
+        "input_channels": 36,
+        "labels": (35, None, True),
+        "half_size": ["--data.init_args.crop_size=256"],
+    },
+    "ade20k": {
+        "size": (256, 256),
+        "input_channels": 151,
+        "labels": (150, 255, False),
+        "half_size": ["--data.init_args.load_size=143", "--data.init_args.crop_size=128"],
+    },
+    "facades": {"size": (256, 256), "input_channels": 3},
+    "quickstart": {"size": (64, 64), "input_channels": 6, "labels": (6, None, False)},
+    "superres": {"size": (128, 128), "input_channels": 3, "input_size": (32, 32)},
+    "colorization": {"size": (128, 128), "input_channels": 1},
+    "inpainting": {"size": (128, 128), "input_channels": 4},
+    "denoising": {"size": (128, 128), "input_channels": 3},
+}
+
+
+def family(config: Path) -> str:
+    return config.name.split("_")[0].removesuffix(".yaml")
+
+
+def load_piece(value, folder: Path):
+    """A config value, with a piece given as a path (``generator: generator/spade.yaml``) read."""
+    if isinstance(value, str) and value.endswith(".yaml"):
+        return yaml.safe_load((folder / value).read_text())
+    return value
+
+
+def model_and_data(config: Path) -> tuple[dict, dict]:
+    text = yaml.safe_load(config.read_text())
+    folder = config.parent
+    return load_piece(text["model"], folder), load_piece(text["data"], folder)
+
+
+# ------------------------------------------------------------------ tiny datasets on disk
+def save_png(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+def random_rgb(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def write_cityscapes(root: Path, rng: np.random.Generator) -> None:
+    for split in ("train", "val"):
+        for i in range(BATCH):
+            stem = f"aachen_{i:06d}_000019"
+            label = rng.integers(0, 35, (32, 64)).astype(np.uint8)
+            instance = label.astype(np.uint16) * 1000 + (np.arange(64)[None] // 16).astype(
+                np.uint16
+            )
+            save_png(
+                root / "leftImg8bit" / split / "aachen" / f"{stem}_leftImg8bit.png",
+                random_rgb(rng, 32, 64),
+            )
+            gt = root / "gtFine" / split / "aachen"
+            save_png(gt / f"{stem}_gtFine_labelIds.png", label)
+            save_png(gt / f"{stem}_gtFine_instanceIds.png", instance)
+
+
+def write_ade20k(root: Path, rng: np.random.Generator) -> None:
+    base = root / "ADEChallengeData2016"
+    for folder in ("training", "validation"):
+        for i in range(BATCH):
+            stem = f"ADE_{folder[:5]}_{i + 1:08d}"
+            save_png(base / "images" / folder / f"{stem}.png", random_rgb(rng, 48, 48))
+            raw = rng.integers(0, 151, (48, 48)).astype(np.uint8)  # 0 = "other" (don't care)
+            save_png(base / "annotations" / folder / f"{stem}.png", raw)
+
+
+def write_paired(root: Path, rng: np.random.Generator) -> None:
+    for split in ("train", "val"):
+        for i in range(BATCH):
+            save_png(root / split / f"{i}.png", random_rgb(rng, 40, 80))
+
+
+def write_photos(root: Path, rng: np.random.Generator) -> None:
+    for i in range(2 * BATCH):
+        save_png(root / f"photo_{i}.png", random_rgb(rng, 136, 136))
+
+
+WRITERS = {
+    "CityscapesDataModule": write_cityscapes,
+    "ADE20KDataModule": write_ade20k,
+    "PairedFolderDataModule": write_paired,
+    "ImageFolderDataModule": write_photos,
+}
+
+
+# ---------------------------------------------------------------------- arguments
+def shrink_arguments(model: dict) -> list[str]:
+    """Narrow networks: the generator's and discriminator's widths only (never channels)."""
+    init = model.get("init_args", {})
+    folder = ROOT / "configs"
+    generator = load_piece(init.get("generator"), folder)
+    prefix = "--model.init_args.generator"
+    args = []
+    if generator is None:
+        # The task's default generator, given explicitly as a narrow factory of the same class.
+        if model["class_path"].endswith("SuperResolutionModule"):
+            args += [
+                f"{prefix}=cfl_lightning.networks.ResidualSRGenerator",
+                f"{prefix}.init_args.nf=8",
+                f"{prefix}.init_args.n_blocks=1",
+            ]
+        else:
+            args += [
+                f"{prefix}=cfl_lightning.networks.UNetGenerator",
+                f"{prefix}.init_args.num_downs=5",
+                f"{prefix}.init_args.ngf=4",
+            ]
+    elif generator["class_path"].endswith("SPADEGenerator"):
+        args += [f"{prefix}.init_args.ngf=2", f"{prefix}.init_args.hidden=2"]
+    elif generator["class_path"].endswith("UNetGenerator"):
+        args += [f"{prefix}.init_args.ngf=2"]
+    else:
+        raise AssertionError(f"no width override for {generator['class_path']}")
+    if init.get("discriminator") is not None:
+        args += ["--model.init_args.discriminator.init_args.ndf=4"]
+    return args
+
+
+def batch_size(config: Path) -> int:
+    _, data = model_and_data(config)
+    return min(BATCH, data.get("init_args", {}).get("batch_size", 1))
+
+
+def runs_at_half_size(config: Path) -> bool:
+    model, _ = model_and_data(config)
+    has_vgg = bool(VGG_LOSSES & set(model["init_args"]["losses"]))
+    return has_vgg and "half_size" in FAMILIES[family(config)]
+
+
+def one_step_arguments(config: Path, root: Path, tmp_path: Path) -> list[str]:
+    model, data = model_and_data(config)
+    args = ["--config", str(config)]
+    if runs_at_half_size(config):
+        args += FAMILIES[family(config)]["half_size"]
+    data_class = data["class_path"].rsplit(".", 1)[-1]
+    if data_class in WRITERS:
+        WRITERS[data_class](root, np.random.default_rng(0))
+        args += [f"--data.init_args.root={root}", "--data.init_args.persistent_workers=false"]
+    args += [
+        f"--data.init_args.batch_size={batch_size(config)}",
+        "--data.init_args.num_workers=0",
+        "--data.init_args.pin_memory=false",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.strategy=auto",
+        "--trainer.precision=32-true",
+        "--trainer.max_steps=1",
+        "--trainer.limit_val_batches=0",
+        "--trainer.num_sanity_val_steps=0",
+        "--trainer.logger=false",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+        f"--trainer.default_root_dir={tmp_path}",
+        "--model.init_args.metrics=[psnr]",
+    ]
+    return args + shrink_arguments(model)
+
+
+@pytest.fixture(scope="module")
+def imagenet_cache(tmp_path_factory):
+    """A TORCH_HOME whose cache holds a (randomly initialised) VGG19 'ImageNet' file, so that
+    configs with weights: imagenet build offline (as in tests/test_cli.py)."""
+    home = tmp_path_factory.mktemp("torch_home")
+    folder = home / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    features = VGG19Features(layers=("relu5_4",), weights="random").features
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    torch.save(state, folder / "vgg19-dcbb9e9d.pth")
+    return home
+
+
+@pytest.fixture
+def offline_weights(imagenet_cache, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(imagenet_cache))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+
+
+class BatchShapes(Callback):
+    """Records the shape of every tensor of the first training batch."""
+
+    def __init__(self) -> None:
+        self.shapes: dict[str, tuple[int, ...]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not self.shapes:
+            self.shapes = {k: tuple(v.shape) for k, v in batch.items() if torch.is_tensor(v)}
+
+
+def parameters(module: torch.nn.Module | None) -> list[torch.Tensor]:
+    return [] if module is None else [p.detach().clone() for p in module.parameters()]
+
+
+def changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+
+
+def test_every_top_level_config_belongs_to_a_family():
+    assert {family(c) for c in CONFIGS} <= set(FAMILIES)
+    assert CONFIGS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
+def test_config_trains_one_step(config, offline_weights, tmp_path, monkeypatch):
+    torch.set_num_threads(2)
+    monkeypatch.chdir(tmp_path)
+    expected = FAMILIES[family(config)]
+    cli = build_cli(one_step_arguments(config, tmp_path / "data", tmp_path), run=False)
+    model, trainer = cli.model, cli.trainer
+    assert model.input_channels == expected["input_channels"]
+    if "labels" in expected:
+        assert (model.num_classes, model.dontcare_label, model.use_instances) == expected["labels"]
+    if model.discriminator is not None:
+        # conditional: the generator's input beside the image
+        assert model.discriminator.input_channels == expected["input_channels"] + 3
+
+    shapes = BatchShapes()
+    trainer.callbacks.append(shapes)
+    networks = {"generator": model.generator, "discriminator": model.discriminator}
+    if "critic" in model.optimizer_names():
+        networks["critic"] = model.cfl
+    before = {name: parameters(net) for name, net in networks.items()}
+    trainer.fit(model, cli.datamodule)
+
+    assert trainer.global_step == 1
+    height, width = expected["size"]
+    if runs_at_half_size(config):
+        height, width = height // 2, width // 2
+    batch = batch_size(config)
+    assert shapes.shapes["image"] == (batch, 3, height, width)
+    if "labels" in expected:
+        assert shapes.shapes["label"] == (batch, height, width)
+        assert ("instance" in shapes.shapes) == expected["labels"][2]
+    else:
+        input_size = expected.get("input_size", (height, width))
+        assert shapes.shapes["input"] == (batch, expected["input_channels"], *input_size)
+    for name, net in networks.items():
+        if net is not None:
+            assert changed(before[name], net), f"{name} did not train"
+    shutil.rmtree(tmp_path / "data", ignore_errors=True)
+
+
+@pytest.mark.parametrize(
+    ("piece", "windows"),
+    [("pix2pix.yaml", [70]), ("spade.yaml", [70, 141])],  # the 70x70 PatchGAN at full size
+)
+def test_discriminator_pieces_are_the_papers_patchgans(piece, windows):
+    config = yaml.safe_load((ROOT / "configs" / "discriminator" / piece).read_text())
+    assert config["class_path"] == "cfl_lightning.networks.MultiscaleDiscriminator"
+    discriminator = MultiscaleDiscriminator(input_channels=4, **config["init_args"])
+    assert discriminator.receptive_fields == windows
