@@ -15,6 +15,7 @@ import yaml
 
 import cfl_lightning.metrics.inception
 import cfl_lightning.modules
+from cfl_lightning.callbacks import PredictionWriter
 from cfl_lightning.cli import build_cli
 from cfl_lightning.data.predict_inputs import image_to_tensor
 from cfl_lightning.metrics.pretrained import WeightsUnavailableError
@@ -348,3 +349,29 @@ def test_a_cfl_trained_checkpoint_predicts_without_the_weights_file(tmp_path, mo
         (RuntimeError, ValueError), match=r"vgg19-dcbb9e9d\.pth is not in the cache"
     ):
         build_cli(predict)
+
+
+@pytest.mark.slow
+def test_cfl_predict_writes_by_default_next_to_the_runs_config(tmp_path):
+    quickstart = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    tiny = [
+        "--config",
+        str(quickstart),
+        "--model.init_args.generator.init_args.ngf=4",
+        "--model.init_args.generator.init_args.hidden=4",
+        "--model.init_args.metrics=[psnr]",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={tmp_path}",
+    ]
+    rng = np.random.default_rng(0)
+    for name in ("drawn", "more/drawn"):
+        save(tmp_path / "maps" / f"{name}.png", rng.integers(0, 6, (45, 70)).astype(np.uint8))
+    cli = build_cli(["predict", *tiny, f"--data.predict_root={tmp_path / 'maps'}"])
+    folder = tmp_path / "lightning_logs" / "version_0"
+    assert (folder / "config.yaml").is_file()
+    written = sorted(
+        p.relative_to(folder / "predictions").as_posix() for p in folder.rglob("*.png")
+    )
+    assert written == ["drawn.png", "more/drawn.png"]
+    writers = [c for c in cli.trainer.callbacks if isinstance(c, PredictionWriter)]
+    assert len(writers) == 1 and writers[0].folder == folder / "predictions"

@@ -114,19 +114,36 @@ class NativePrediction(pl.LightningModule):
         ``onnx`` extra: ``pip install cfl_lightning[onnx]``).
 
         ``input_shape``: ``(B, C, H, W)`` of the example input (H, W multiples of the generator's
-        divisor). ``dynamic_size``: let batch, height and width vary in the exported graph.
-        ``kwargs`` go to ``torch.onnx.export``. The ONNX graph is the bare generator: pad inputs
-        to its multiple (and composite inpainting results) yourself.
+        divisor). ``dynamic_size``: let batch, height and width vary in the exported graph (the
+        U-Net, pix2pixHD and super-resolution generators export so); ``False`` fixes them to
+        ``input_shape`` (needed for ``SPADEGenerator``, whose resizing of the label map to every
+        layer's size does not export with symbolic sizes). ``kwargs`` go to
+        ``torch.onnx.export``. The graph is the bare generator in eval mode, input ``"input"``,
+        output ``"prediction"``: pad inputs to its multiple (and composite inpainting results)
+        yourself, or use :meth:`predict_native` around an ONNX runtime session.
         """
         example = torch.zeros(input_shape, device=self.device)
         was_training = self.training
         self.eval()
-        settings: dict[str, Any] = {"input_names": ["input"], "output_names": ["prediction"]}
+        settings: dict[str, Any] = {
+            "input_names": ["input"],
+            "output_names": ["prediction"],
+            "dynamo": True,
+            "verbose": False,
+        }
         if dynamic_size:
             batch, height, width = (torch.export.Dim(n) for n in ("batch", "height", "width"))
             settings["dynamic_shapes"] = {"generator_input": {0: batch, 2: height, 3: width}}
         settings.update(kwargs)
         try:
             self.to_onnx(str(file_path), example, **settings)
+        except Exception as error:
+            if not dynamic_size:
+                raise
+            raise ValueError(
+                f"dynamic_size: {type(self.generator).__name__} could not be exported with a "
+                f"variable input size ({type(error).__name__}); pass dynamic_size=False to export "
+                f"it for inputs of shape {tuple(input_shape)}"
+            ) from error
         finally:
             self.train(was_training)
