@@ -257,16 +257,18 @@ class LabelInputs(PredictInputs):
         return item
 
 
-def upsampler(factor: int) -> PhotoTransform:
-    """Bicubic upsampling by ``factor`` clamped to ``[-1, 1]`` (the input of super-resolution
-    generators trained on ``SuperResolution(upsample=True)``)."""
+class BicubicUpsample:
+    """Bicubic upsampling of ``(3, H, W)`` by ``factor``, clamped to ``[-1, 1]`` (the input of
+    super-resolution generators trained on ``SuperResolution(upsample=True)``). A class, so that
+    DataLoader workers can pickle it."""
 
-    def upsample(photo: torch.Tensor) -> torch.Tensor:
-        size = (photo.shape[-2] * factor, photo.shape[-1] * factor)
+    def __init__(self, factor: int) -> None:
+        self.factor = factor
+
+    def __call__(self, photo: torch.Tensor) -> torch.Tensor:
+        size = (photo.shape[-2] * self.factor, photo.shape[-1] * self.factor)
         big = F.interpolate(photo.unsqueeze(0), size=size, mode="bicubic", align_corners=False)
         return big.squeeze(0).clamp(-1.0, 1.0)
-
-    return upsample
 
 
 def photo_inputs_for(root: str | Path, degradation: Degradation) -> PhotoInputs:
@@ -275,7 +277,7 @@ def photo_inputs_for(root: str | Path, degradation: Degradation) -> PhotoInputs:
     photos for ``Colorization``, photos plus masks for ``Inpainting``, noisy photos for
     ``Denoising``."""
     if isinstance(degradation, SuperResolution):
-        transform = upsampler(degradation.factor) if degradation.upsample else None
+        transform = BicubicUpsample(degradation.factor) if degradation.upsample else None
         return PhotoInputs(root, transform)
     if isinstance(degradation, Colorization):
         return PhotoInputs(root, rgb_to_luminance)
