@@ -80,7 +80,7 @@ class ImageDataModule(pl.LightningDataModule):
         self.predict_split = predict_split
         self.predict_root = predict_root
         self._datasets: dict[str, Dataset] = {}
-        self._predict_inputs: Dataset | None = None
+        self._predict_inputs: PredictInputs | None = None
 
     def build_dataset(self, split: str) -> Dataset:
         """The dataset of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
