@@ -8,7 +8,7 @@ STAMP := $(VENV)/.cfl-installed
 
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test,bench,fid]" > $(VENV)/pip.log 2>&1 \
+	$(PY) -m pip install -q -e ".[test,bench,fid,onnx]" > $(VENV)/pip.log 2>&1 \
 		|| { grep -v "is ignored" $(VENV)/pip.log; exit 1; }
 	$(PY) -c "import cfl_lightning, torch, torchvision, pytorch_lightning"
 	touch $(STAMP)

@@ -3,7 +3,7 @@
 cfl fit --config configs/quickstart.yaml
 cfl fit --config configs/cityscapes_spade_cfl.yaml --data.root /path/to/cityscapes
 cfl validate --config <same configs> --ckpt_path <checkpoint>
-cfl predict --config <same configs> --ckpt_path <checkpoint>
+cfl predict --config <same configs> --ckpt_path <checkpoint> [--data.predict_root DIR]
 
 A config states each fact once. What the data decides is linked into the model when both are
 built (``DATA_LINKS``): the model's config leaves those arguments out, and a value given there
@@ -21,10 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from jsonargparse import Namespace
+from pytorch_lightning.callbacks import BasePredictionWriter
 from pytorch_lightning.cli import LightningArgumentParser, LightningCLI
 
+from cfl_lightning.callbacks.prediction_writer import PredictionWriter
 from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.modules.image_prediction import ImagePredictionModule
+from cfl_lightning.networks.deferred_weights import deferred_pretrained_weights
 
 _SILENT = object()  # a DataModule that does not state a fact
 
@@ -154,7 +157,12 @@ class CFLCLI(LightningCLI):
     """LightningCLI in subclass mode: ``--model`` takes any ``ImagePredictionModule`` subclass and
     ``--data`` any ``ImageDataModule`` subclass, by ``class_path``; ``DATA_LINKS`` carry the
     data's facts (classes, don't-care id, instance maps, input channels, super-resolution
-    factor) into the model."""
+    factor) into the model.
+
+    ``predict``/``validate``/``test`` with ``--ckpt_path`` build the losses' feature extractors
+    without reading their pretrained weights (the checkpoint holds them), and ``predict`` writes
+    images by default (see :meth:`predict`).
+    """
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for link in DATA_LINKS:
@@ -177,6 +185,23 @@ class CFLCLI(LightningCLI):
         check_links_agree(getattr(self, "stated_by_model", {}), self.datamodule)
         drop_unapplied_links(self.model, self._get(self.config, "model"))
         check_data_fits_model(self.model, self.datamodule)
+
+    def instantiate_classes(self) -> None:
+        loads_checkpoint = self.subcommand in ("predict", "validate", "test") and bool(
+            self.config[self.subcommand].get("ckpt_path")
+        )
+        with deferred_pretrained_weights(loads_checkpoint):
+            super().instantiate_classes()
+
+    def predict(self, **kwargs: Any) -> Any:
+        """``trainer.predict`` with a ``PredictionWriter`` (to ``<log_dir>/predictions``) added
+        when no prediction writer is configured, and predictions not kept in memory unless
+        ``--return_predictions true``."""
+        if not any(isinstance(c, BasePredictionWriter) for c in self.trainer.callbacks):
+            self.trainer.callbacks.append(PredictionWriter())
+        if kwargs.get("return_predictions") is None:
+            kwargs["return_predictions"] = False
+        return self.trainer.predict(**kwargs)
 
 
 def build_cli(args: list[str] | None = None, run: bool = True) -> CFLCLI:

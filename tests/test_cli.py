@@ -80,7 +80,7 @@ def test_fit_validate_predict_through_the_cfl_command(tmp_path):
     writer = ["--trainer.callbacks+=PredictionWriter", f"--trainer.callbacks.output_dir={out}"]
     build_cli(["predict", "--config", quickstart, *common, *writer])
     written = sorted(p.name for p in out.glob("*.png"))
-    assert written == ["0.png", "1.png", "2.png", "3.png"]
+    assert written == [f"{i:06d}_{i}.png" for i in range(4)]  # dataset index, input stem
 
 
 def test_print_config_lists_the_loss_terms(capsys):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
@@ -10,6 +11,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from cfl_lightning.data.resumable_loader import ResumableDataLoader
 from cfl_lightning.data.sampler import EpochShuffleSampler, EvalShardSampler
+
+if TYPE_CHECKING:
+    from cfl_lightning.data.predict_inputs import PredictInputs
 
 SPLITS = ("train", "val", "test")
 
@@ -43,6 +47,11 @@ class ImageDataModule(pl.LightningDataModule):
         split_seed: seed of the validation hold-out and of generated or degraded evaluation
             data, independent of ``seed``; default 0.
         predict_split: the split ``predict`` runs on; default ``"test"``.
+        predict_root: a folder of inputs alone (no targets) for ``predict`` instead of a split:
+            each DataModule reads what its task's users have (see
+            :mod:`cfl_lightning.data.predict_inputs` for the layouts). All inputs are read and
+            checked in ``setup``, before anything is predicted; each is predicted at its own size
+            (one input per batch).
     """
 
     def __init__(
@@ -54,6 +63,7 @@ class ImageDataModule(pl.LightningDataModule):
         seed: int = 0,
         split_seed: int = 0,
         predict_split: str = "test",
+        predict_root: str | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -69,7 +79,9 @@ class ImageDataModule(pl.LightningDataModule):
         self.seed = seed
         self.split_seed = split_seed
         self.predict_split = predict_split
+        self.predict_root = predict_root
         self._datasets: dict[str, Dataset] = {}
+        self._predict_inputs: PredictInputs | None = None
 
     def build_dataset(self, split: str) -> Dataset:
         """The dataset of ``split`` (``"train"``, ``"val"`` or ``"test"``)."""
@@ -81,7 +93,26 @@ class ImageDataModule(pl.LightningDataModule):
             self._datasets[split] = self.build_dataset(split)
         return self._datasets[split]
 
+    def build_predict_dataset(self, root: Path) -> PredictInputs:
+        """The inputs-only dataset of ``predict_root`` (subclasses implement it)."""
+        raise NotImplementedError(
+            f"predict_root: {type(self).__name__} cannot read a folder of inputs alone"
+        )
+
+    def predict_inputs(self) -> PredictInputs:
+        """The (cached) dataset of ``predict_root``; every input is read and checked when it is
+        first built."""
+        if self._predict_inputs is None:
+            assert self.predict_root is not None
+            inputs = self.build_predict_dataset(Path(self.predict_root))
+            inputs.check_all()
+            self._predict_inputs = inputs
+        return self._predict_inputs
+
     def setup(self, stage: str) -> None:
+        if stage == "predict" and self.predict_root is not None:
+            self.predict_inputs()
+            return
         splits = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",)}.get(
             stage, (self.predict_split,)
         )
@@ -145,4 +176,11 @@ class ImageDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
     def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader(self.predict_split)
+        if self.predict_root is None:
+            return self._eval_loader(self.predict_split)
+        # One input per batch: inputs keep their own sizes.
+        return DataLoader(
+            self.predict_inputs(),
+            shuffle=False,
+            **{**self._loader_kwargs(), "batch_size": 1},
+        )

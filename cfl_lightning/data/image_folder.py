@@ -16,6 +16,7 @@ from .augment_random import AugmentationRandom, EpochAugmentedDataset
 from .base import ImageDataModule
 from .degradations import Degradation, item_generator
 from .io import IMAGE_EXTENSIONS, ImageFileError, list_images, read_image, to_unit_range
+from .predict_inputs import PhotoInputs, photo_inputs_for
 
 LAYOUT = (
     "expected a folder of images ({extensions}), e.g. <root>/photo.jpg or, with recursive=True, "
@@ -279,6 +280,11 @@ class ImageFolderDataModule(ImageDataModule):
             )
         self._split_paths = splits
         return splits
+
+    def build_predict_dataset(self, root: Path) -> PhotoInputs:
+        """Photos under ``root`` made into inputs as ``degradation``'s task needs (see
+        :func:`~cfl_lightning.data.predict_inputs.photo_inputs_for`)."""
+        return photo_inputs_for(root, self.degradation)
 
     def build_dataset(self, split: str) -> ImageFolderDataset:
         paths = self.split_paths()[split]

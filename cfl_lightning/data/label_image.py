@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -19,6 +19,9 @@ from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.data.checks import require_matches
 from cfl_lightning.data.io import ImageFileError, read_image, read_label, to_unit_range
 from cfl_lightning.data.transforms import SpatialTransform, check_preprocess_args
+
+if TYPE_CHECKING:
+    from cfl_lightning.data.predict_inputs import PredictInputs
 
 LabelTransform = Callable[[torch.Tensor], torch.Tensor]
 
@@ -210,6 +213,18 @@ class LabelImageDataModule(ImageDataModule):
             aspect_ratio=self.aspect_ratio,
             flip=self.flip,
             train=split == "train",
+        )
+
+    def build_predict_dataset(self, root: Path) -> PredictInputs:
+        """Label maps (and, with ``has_instances``, instance maps) under ``root``."""
+        from cfl_lightning.data.predict_inputs import LabelInputs
+
+        return LabelInputs(
+            root,
+            self.num_classes,
+            self.dontcare_label,
+            self.label_transform(),
+            instances=self.has_instances,
         )
 
     def build_dataset(self, split: str) -> LabelImageDataset:

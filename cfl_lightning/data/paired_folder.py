@@ -24,6 +24,7 @@ from cfl_lightning.data.checks import (
     require_nonempty,
 )
 from cfl_lightning.data.io import ImageFileError, list_images, read_image, to_unit_range
+from cfl_lightning.data.predict_inputs import PhotoInputs
 from cfl_lightning.data.transforms import SpatialTransform, check_preprocess_args
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -132,6 +133,10 @@ class _PairedDataModule(ImageDataModule):
 
     def samples(self, split: str) -> list[PairedSample]:
         raise NotImplementedError
+
+    def build_predict_dataset(self, root: Path) -> PhotoInputs:
+        """Input-side images (A for ``"AtoB"``, B for ``"BtoA"``) under ``root``."""
+        return PhotoInputs(root)
 
     def build_dataset(self, split: str) -> PairedImageDataset:
         transform = SpatialTransform(

@@ -4,6 +4,7 @@ each class rendered with a stochastic texture (see :mod:`cfl_lightning.data.text
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from torch.utils.data import Dataset
 
 from .base import SPLITS, ImageDataModule
 from .degradations import item_generator
+from .predict_inputs import LabelInputs
 from .textures import render_image
 
 SHAPES = ("ellipse", "rectangle", "polygon", "blob")
@@ -156,6 +158,10 @@ class SyntheticTexturesDataModule(ImageDataModule):
         self.image_size = image_size
         self.split_sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.dontcare_label = None
+
+    def build_predict_dataset(self, root: Path) -> LabelInputs:
+        """Label maps (ids ``0 .. num_classes - 1``) under ``root``."""
+        return LabelInputs(root, self.num_classes)
 
     def build_dataset(self, split: str) -> SyntheticTexturesDataset:
         return SyntheticTexturesDataset(

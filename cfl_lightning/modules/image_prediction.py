@@ -3,7 +3,7 @@ optional discriminator, each with its own optimizer (manual optimization)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -16,6 +16,7 @@ from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, Per
 from cfl_lightning.metrics import quality_metrics
 from cfl_lightning.modules import rank_state
 from cfl_lightning.modules.adversarial import discriminate_pair
+from cfl_lightning.modules.checkpoint_hparams import hparams_to_ignore
 from cfl_lightning.modules.loss_terms import (
     LOSS_TERMS,
     TermInputs,
@@ -24,6 +25,7 @@ from cfl_lightning.modules.loss_terms import (
     resolve_loss_modules,
     terms_needing_discriminator,
 )
+from cfl_lightning.modules.native_prediction import NativePrediction, check_inference_settings
 from cfl_lightning.modules.optimization import (
     LR_SCHEDULES,
     LinearDecay,
@@ -32,6 +34,7 @@ from cfl_lightning.modules.optimization import (
     step_uncounted,
 )
 from cfl_lightning.modules.step_random import StepRandom
+from cfl_lightning.networks.deferred_weights import pretrained_weights_deferred
 from cfl_lightning.seeding import derive_seed
 
 __all__ = ["LOSS_TERMS", "OPTIMIZER_ORDER", "ImagePredictionModule"]
@@ -41,7 +44,7 @@ VALIDATION_CFL_SEED = 12345
 PATCH_STREAM = "cfl-patches"
 
 
-class ImagePredictionModule(pl.LightningModule):
+class ImagePredictionModule(NativePrediction, pl.LightningModule):
     """Train ``generator`` to map inputs to target images with a weighted sum of loss terms.
 
     ``losses`` maps term names to weights: ``"l1"`` (pixel L1), ``"perceptual"`` (VGG loss),
@@ -77,6 +80,11 @@ class ImagePredictionModule(pl.LightningModule):
             ``val/l1`` and, with a CFL term, ``val/cfl`` are always logged.
         compile_generator: ``torch.compile`` the generator (in place; checkpoints keep their keys).
         conditional_discriminator: give the discriminator the condition as well as the image.
+        tile_size, tile_overlap, pad_mode: inference on new inputs (``predict``,
+            ``predict_native``): each input is padded (``"reflect"`` or ``"replicate"``) to the
+            generator's multiple and cropped back; with ``tile_size`` (input pixels; default None:
+            whole images), larger inputs run in tiles overlapping by ``tile_overlap`` (32),
+            blended without seams. Not used in training.
     """
 
     def __init__(
@@ -96,6 +104,9 @@ class ImagePredictionModule(pl.LightningModule):
         metrics: Sequence[str] = ("psnr", "ssim"),
         compile_generator: bool = False,
         conditional_discriminator: bool = True,
+        tile_size: int | None = None,
+        tile_overlap: int = 32,
+        pad_mode: str = "reflect",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
@@ -112,20 +123,24 @@ class ImagePredictionModule(pl.LightningModule):
             )
         if discriminator is not None and "gan" not in weights:
             raise ValueError("discriminator: given, but 'gan' is not in losses; add it or drop it")
+        check_inference_settings(tile_size, tile_overlap, pad_mode)
         loss_modules = resolve_loss_modules(weights, {"cfl": cfl, "perceptual": perceptual})
 
-        # Modules and optimizer factories stay out of the checkpoint's hyperparameters: they are
-        # not plain data (torch.load(weights_only=True) would refuse them).
+        # Modules and optimizer factories stay out of the checkpoint's hyperparameters when they
+        # are objects (torch.load(weights_only=True) would refuse them); from the CLI they are
+        # plain config data, from which load_from_checkpoint rebuilds them.
         self.save_hyperparameters(
-            ignore=[
-                "generator",
-                "cfl",
-                "perceptual",
-                "discriminator",
-                "generator_optimizer",
-                "critic_optimizer",
-                "discriminator_optimizer",
-            ]
+            ignore=hparams_to_ignore(
+                [
+                    "generator",
+                    "cfl",
+                    "perceptual",
+                    "discriminator",
+                    "generator_optimizer",
+                    "critic_optimizer",
+                    "discriminator_optimizer",
+                ]
+            )
         )
         self.loss_weights = weights
         self.generator = generator
@@ -141,9 +156,19 @@ class ImagePredictionModule(pl.LightningModule):
         self.gradient_clip_val = gradient_clip_val
         self.compile_generator = compile_generator
         self.conditional_discriminator = conditional_discriminator
-        self.val_metrics = quality_metrics(list(metrics)).clone(prefix="val/")
-        self.test_metrics = quality_metrics(list(metrics)).clone(prefix="test/")
         self.step_random = StepRandom()
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.pad_mode = pad_mode
+        self.metric_names = list(metrics)
+        self.val_metrics = self.test_metrics = None
+        if not pretrained_weights_deferred():  # else setup() builds them, when they are used
+            self.build_metrics()
+
+    def build_metrics(self) -> None:
+        """Build the validation and test metrics (FID/KID/LPIPS load their networks here)."""
+        self.val_metrics = quality_metrics(self.metric_names).clone(prefix="val/")
+        self.test_metrics = quality_metrics(self.metric_names).clone(prefix="test/")
 
     # ----------------------------------------------------------------- task hooks (override these)
     def prepare_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -185,7 +210,12 @@ class ImagePredictionModule(pl.LightningModule):
         """Under DDP, gives each rank its own global RNG stream for fitting (``seed_everything``
         seeds every rank alike, so dropout or noise in a generator would draw the same numbers
         on every rank): seeded from ``(seed, rank)``. A resumed fit then restores each rank's
-        saved state over it. Single-process runs keep the global RNG as seeded."""
+        saved state over it. Single-process runs keep the global RNG as seeded.
+
+        Builds the metrics here when construction deferred them (a module loaded from a
+        checkpoint, whose feature extractors get their weights from it)."""
+        if self.val_metrics is None and stage in ("fit", "validate", "test"):
+            self.build_metrics()
         if stage == "fit" and self.trainer.world_size > 1:
             torch.manual_seed(
                 derive_seed(self.step_random.resolve_seed(), "rank", self.global_rank)
@@ -356,11 +386,9 @@ class ImagePredictionModule(pl.LightningModule):
         return self._evaluate(batch, batch_idx, "test")
 
     def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> dict[str, Any]:
-        """Returns ``{"prediction": (B, 3, H, W) in [-1, 1], "path": [...]}``."""
-        generator_input, target = self.prepare_batch(batch)
-        prediction = self.generate(generator_input, target).float().clamp(-1, 1)
-        paths = batch.get("path") if isinstance(batch, Mapping) else None
-        return {"prediction": prediction, "path": paths}
+        """Predictions at the inputs' own size, from inputs alone (targets are not used); see
+        :meth:`NativePrediction.predict_step`."""
+        return super().predict_step(batch, batch_idx, dataloader_idx)
 
     # ------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -177,5 +177,12 @@ class InpaintingModule(TaskModule):
     def generate(self, generator_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.composite(self.generator(generator_input), generator_input, target)
 
+    def complete_prediction(
+        self, prediction: torch.Tensor, generator_input: torch.Tensor
+    ) -> torch.Tensor:
+        """Keep the known pixels exactly: they are the input's first three channels where the
+        mask (last channel) is 0."""
+        return self.composite(prediction, generator_input, generator_input[:, :3])
+
     def visualize_input(self, generator_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return generator_input[:, :3].clamp(-1, 1)

@@ -3,6 +3,7 @@ without that number: as modules, or as factories that the module calls with it."
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -107,3 +108,20 @@ class TaskModule(ImagePredictionModule):
             **kwargs,
         )
         self.input_channels = input_channels
+        if not takes_input_channels(type(self)):
+            # The task fixes the channels (colorization reads 1): kept in the hyperparameters, the
+            # value would reach its __init__ twice when a checkpoint is loaded.
+            for hparams in (self._hparams, self._hparams_initial):
+                hparams.pop("input_channels", None)
+
+
+def takes_input_channels(module_class: type) -> bool:
+    """Whether ``module_class``'s own ``__init__`` (before ``TaskModule``'s) names an
+    ``input_channels`` argument, rather than passing a fixed count on."""
+    for cls in module_class.__mro__:
+        if cls is TaskModule:
+            return True
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            return "input_channels" in inspect.signature(init).parameters
+    return True

@@ -75,6 +75,12 @@ class SemanticSynthesisModule(TaskModule):
         )
 
     def prepare_batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        image = batch["image"]
+        return self.predict_input(batch).to(image.dtype), image
+
+    def predict_input(self, batch: Any) -> torch.Tensor:
+        """The generator's input from ``batch["label"]`` (and ``batch["instance"]`` with
+        ``use_instances``): float ``(B, input_channels, H, W)``; no image needed."""
         label = batch["label"]
         channels = [one_hot_labels(label, self.num_classes, self.dontcare_label)]
         if self.use_instances:
@@ -84,8 +90,7 @@ class SemanticSynthesisModule(TaskModule):
                     "False or use a dataset with instance maps"
                 )
             channels.append(instance_edges(batch["instance"]))
-        image = batch["image"]
-        return torch.cat(channels, 1).to(image.dtype), image
+        return torch.cat(channels, 1)
 
     def visualize_input(self, generator_input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         classes = self.num_classes + (1 if self.dontcare_label is not None else 0)

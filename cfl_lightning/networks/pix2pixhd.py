@@ -47,7 +47,9 @@ class Pix2PixHDGenerator(nn.Module):
         n_downsampling: number of 2x downsamplings (4).
         n_blocks: number of residual blocks (9).
         norm: ``"instance"`` (no affine parameters, pix2pixHD's default), ``"batch"``, ``"sync"``
-            or ``"none"``.
+            or ``"none"``. Instance norm normalises by the statistics of the image it sees: in
+            tiled inference (``tile_size``) each tile gets its own, so tiles differ from
+            whole-image inference (blended without seams, not equal).
     """
 
     def __init__(

@@ -116,6 +116,11 @@ class ResidualSRGenerator(nn.Module):
             self.tail.weight.mul_(0.01)
             self.tail.bias.zero_()
 
+    @property
+    def divisor(self) -> int:
+        """H and W of the input may be any size (all its convolutions have stride 1)."""
+        return 1
+
     def residual(self, x: torch.Tensor) -> torch.Tensor:
         """The correction in tanh's pre-activation space, ``(B, C, h * scale, w * scale)``."""
         features = self.head(x)

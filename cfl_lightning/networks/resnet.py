@@ -10,6 +10,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, ResNet34_Weights, ResNet50_Weights, WeightsEnum
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
+from cfl_lightning.networks.deferred_weights import DeferredWeights
 from cfl_lightning.networks.frozen import FrozenFeatureExtractor
 from cfl_lightning.networks.vgg import IMAGENET_MEAN, IMAGENET_STD
 from cfl_lightning.networks.weights import load_torchvision_state_dict
@@ -34,7 +35,7 @@ def resnet_layer_channels(arch: str) -> dict[str, int]:
 RESNET_STRIDES = {"relu": 2, "layer1": 4, "layer2": 8, "layer3": 16, "layer4": 32}
 
 
-class ResNetFeatures(FrozenFeatureExtractor):
+class ResNetFeatures(DeferredWeights, FrozenFeatureExtractor):
     """Frozen ResNet returning ``{layer: (B, C_l, H / stride_l, W / stride_l)}`` (rounded up).
 
     Only the trunk up to the deepest requested layer is built (no pooling head, no fc); parameter
@@ -101,7 +102,9 @@ class ResNetFeatures(FrozenFeatureExtractor):
             stage = _make_stage(block, in_channels, _STAGE_WIDTHS[i], counts[i], 1 if i == 0 else 2)
             self.add_module(f"layer{i + 1}", stage)
             in_channels = _STAGE_WIDTHS[i] * block.expansion
-        self._load_weights(weights, imagenet_weights, seed)
+        self._imagenet_weights = imagenet_weights
+        if not self.defer_weights(weights):  # a checkpoint being loaded provides them
+            self._load_weights(weights, imagenet_weights, seed)
         self.freeze()
 
         mean = torch.tensor(IMAGENET_MEAN) if normalize_input else torch.zeros(3)
@@ -133,8 +136,12 @@ class ResNetFeatures(FrozenFeatureExtractor):
             )
         self.load_state_dict({key: state[key] for key in own})
 
+    def load_pretrained(self, weights: str | Path) -> None:
+        self._load_weights(weights, self._imagenet_weights, seed=0)
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images``: ``(B, 3, H, W)`` in ``input_range``. Returns the requested feature maps."""
+        self.ensure_weights()
         x = images * self._scale.to(images.dtype) + self._shift.to(images.dtype)
         x = self.relu(self.bn1(self.conv1(x)))
         out: dict[str, torch.Tensor] = {}

@@ -100,7 +100,8 @@ class SPADEGenerator(nn.Module):
         output_channels: channels of the output image (3).
         norm: parameter-free norm inside SPADE: ``"batch"`` (``nn.BatchNorm2d(affine=False)``,
             which ``nn.SyncBatchNorm.convert_sync_batchnorm`` converts), ``"sync"`` or
-            ``"instance"``.
+            ``"instance"`` (in tiled inference each tile is then normalised by its own
+            statistics, so tiles differ from whole-image inference).
         spectral_norm: spectral normalisation of the residual blocks' convolutions.
         hidden: width of the conv net that predicts SPADE's scale and shift (128).
     """

@@ -40,7 +40,9 @@ class UNetGenerator(nn.Module):
         num_downs: number of downsamplings (8; 7 for 128x128 images).
         ngf: width of the outermost layer (64).
         norm: ``"batch"`` (pix2pix's default), ``"instance"`` (no affine parameters), ``"sync"``
-            or ``"none"``.
+            or ``"none"``. With ``"instance"``, tiled inference normalises each tile by its own
+            statistics (tiles then differ from whole-image inference); batch norm in eval mode
+            does not, but a deep U-Net's receptive field can exceed a tile.
         use_dropout: dropout 0.5 in the decoder layers at width ``8 * ngf`` below the innermost,
             as pix2pix.
         upsample: ``"transpose"`` (pix2pix's 4x4 stride-2 transposed convs) or ``"resize"``

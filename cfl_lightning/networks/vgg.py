@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from cfl_lightning.networks.deferred_weights import DeferredWeights
 from cfl_lightning.networks.frozen import FrozenFeatureExtractor
 from cfl_lightning.networks.weights import load_vgg19_state_dict
 
@@ -54,7 +55,7 @@ def _vgg19_trunk(last_index: int) -> nn.Sequential:
     return nn.Sequential(*modules[: last_index + 1])
 
 
-class VGG19Features(FrozenFeatureExtractor):
+class VGG19Features(DeferredWeights, FrozenFeatureExtractor):
     """Frozen VGG19 returning ``{layer_name: (B, C_l, H / stride_l, W / stride_l)}``.
 
     Only the convolutional trunk up to the deepest requested layer is built (no classifier).
@@ -64,6 +65,9 @@ class VGG19Features(FrozenFeatureExtractor):
         weights: ``"imagenet"`` (torchvision's ``VGG19_Weights.IMAGENET1K_V1`` through its cache in
             ``$TORCH_HOME/hub/checkpoints``), ``"random"`` (Kaiming initialisation from ``seed``),
             or a path to a state dict (torchvision's keys ``features.N.weight``, or ``N.weight``).
+            Inside ``deferred_pretrained_weights()`` (loading a checkpoint) the file is not read:
+            the checkpoint's state dict provides the weights (see
+            :mod:`cfl_lightning.networks.deferred_weights`).
         input_range: ``(low, high)`` of the images given to ``forward``; mapped to ``[0, 1]``.
         normalize_input: subtract the ImageNet mean and divide by its std after that mapping.
         seed: seed of the ``"random"`` initialisation.
@@ -102,7 +106,8 @@ class VGG19Features(FrozenFeatureExtractor):
         self.normalize_input = normalize_input
         self._index_to_name = {VGG19_LAYERS[name][0]: name for name in layers}
         self.features = _vgg19_trunk(max(self._index_to_name))
-        self._load_weights(weights, seed)
+        if not self.defer_weights(weights):
+            self._load_weights(weights, seed)
         self.freeze()
 
         mean = torch.tensor(IMAGENET_MEAN) if normalize_input else torch.zeros(3)
@@ -141,8 +146,12 @@ class VGG19Features(FrozenFeatureExtractor):
             )
         self.features.load_state_dict(picked)
 
+    def load_pretrained(self, weights: str | Path) -> None:
+        self._load_weights(weights, seed=0)
+
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images``: ``(B, 3, H, W)`` in ``input_range``. Returns the requested feature maps."""
+        self.ensure_weights()
         x = images * self._scale.to(images.dtype) + self._shift.to(images.dtype)
         out: dict[str, torch.Tensor] = {}
         for index, module in enumerate(self.features):
