@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from cfl_lightning.cli import build_cli
-from cfl_lightning.networks import VGG19Features
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -23,19 +22,6 @@ TINY = [
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
 ]
-
-
-@pytest.fixture(scope="module")
-def imagenet_cache(tmp_path_factory):
-    """A TORCH_HOME whose cache holds a (randomly initialised) VGG19 'ImageNet' file, so that
-    configs with weights: imagenet build offline."""
-    home = tmp_path_factory.mktemp("torch_home")
-    folder = home / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    features = VGG19Features(layers=("relu5_4",), weights="random").features
-    state = {f"features.{k}": v for k, v in features.state_dict().items()}
-    torch.save(state, folder / "vgg19-dcbb9e9d.pth")
-    return home
 
 
 def test_there_are_paper_task_and_quickstart_configs():

@@ -19,7 +19,7 @@ from PIL import Image
 from pytorch_lightning import Callback
 
 from cfl_lightning.cli import build_cli
-from cfl_lightning.networks import MultiscaleDiscriminator, VGG19Features
+from cfl_lightning.networks import MultiscaleDiscriminator
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -196,19 +196,6 @@ def one_step_arguments(config: Path, root: Path, tmp_path: Path) -> list[str]:
         "--model.init_args.metrics=[psnr]",
     ]
     return args + shrink_arguments(model)
-
-
-@pytest.fixture(scope="module")
-def imagenet_cache(tmp_path_factory):
-    """A TORCH_HOME whose cache holds a (randomly initialised) VGG19 'ImageNet' file, so that
-    configs with weights: imagenet build offline (as in tests/test_cli.py)."""
-    home = tmp_path_factory.mktemp("torch_home")
-    folder = home / "hub" / "checkpoints"
-    folder.mkdir(parents=True)
-    features = VGG19Features(layers=("relu5_4",), weights="random").features
-    state = {f"features.{k}": v for k, v in features.state_dict().items()}
-    torch.save(state, folder / "vgg19-dcbb9e9d.pth")
-    return home
 
 
 @pytest.fixture

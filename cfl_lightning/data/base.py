@@ -18,6 +18,19 @@ if TYPE_CHECKING:
 SPLITS = ("train", "val", "test")
 
 
+def check_each_rank_evaluates(split: str, items: int, num_replicas: int) -> None:
+    """Raise ``ValueError`` when a non-empty ``split`` has fewer items than processes: a rank
+    without a batch would skip the epoch-end reductions of the metrics that the others wait in.
+    """
+    if 0 < items < num_replicas:
+        raise ValueError(
+            f"{split}: {items} item(s) cannot be shared by {num_replicas} processes (each "
+            f"evaluates at least one; items are never repeated, so that no image counts twice); "
+            f"hold out at least {num_replicas} items (e.g. a larger val_ratio or more files), or "
+            "run this split on fewer devices"
+        )
+
+
 class ImageDataModule(pl.LightningDataModule):
     """Base DataModule: subclasses implement ``build_dataset(split)``.
 
@@ -161,6 +174,7 @@ class ImageDataModule(pl.LightningDataModule):
         # DDP each rank evaluates its own items, each item once.
         dataset = self.dataset(split)
         num_replicas, rank = self._replicas()
+        check_each_rank_evaluates(split, len(dataset), num_replicas)  # type: ignore[arg-type]
         sampler = EvalShardSampler(dataset, num_replicas, rank) if num_replicas > 1 else None  # type: ignore[arg-type]
         return DataLoader(
             dataset,

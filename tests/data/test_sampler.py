@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from cfl_lightning.data import SyntheticTexturesDataModule
 from cfl_lightning.data.augment_random import ItemKey
 from cfl_lightning.data.resumable_loader import ResumableDataLoader
 from cfl_lightning.data.sampler import EpochShuffleSampler, EvalShardSampler
@@ -96,3 +97,25 @@ def test_eval_shards_cover_every_item_once_in_file_order():
     shards = [list(EvalShardSampler(data, 3, rank)) for rank in range(3)]
     assert shards == [[0, 3, 6], [1, 4], [2, 5]]
     assert [len(EvalShardSampler(data, 3, rank)) for rank in range(3)] == [3, 2, 2]
+
+
+class FakeTrainer:
+    def __init__(self, world_size: int, global_rank: int) -> None:
+        self.world_size, self.global_rank = world_size, global_rank
+
+
+@pytest.mark.parametrize(("val_size", "world_size"), [(1, 2), (3, 4)])
+def test_a_validation_set_smaller_than_the_process_count_is_refused(val_size, world_size):
+    data = SyntheticTexturesDataModule(train_size=8, val_size=val_size, image_size=16)
+    data.trainer = FakeTrainer(world_size, 0)
+    data.setup("fit")
+    with pytest.raises(ValueError, match=rf"val: {val_size} item\(s\) cannot be shared by "):
+        data.val_dataloader()
+
+
+def test_every_rank_evaluates_when_there_are_as_many_items_as_processes():
+    data = SyntheticTexturesDataModule(train_size=8, val_size=2, image_size=16, batch_size=4)
+    for rank in (0, 1):
+        data.trainer = FakeTrainer(2, rank)
+        data.setup("fit")
+        assert len(data.val_dataloader()) == 1

@@ -1,0 +1,94 @@
+"""Every top-level config under 2-process CPU DDP (gloo): `cfl fit` for 2 steps with validation
+after each, the config's image grids and a checkpoint, networks narrowed as in
+tests/test_configs.py. All configs run in one pair of processes (tests/configs_ddp_fit.py) under
+one timeout: a collective that only some ranks reach (the hang of issue 10) fails the test instead
+of blocking the suite.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.test_configs import (
+    CONFIGS,
+    FAMILIES,
+    ROOT,
+    family,
+    model_and_data,
+    one_step_arguments,
+)
+
+TIMEOUT_S = 600
+
+
+def configured_strategy(config: Path) -> str:
+    """The strategy the config's trainer states ("auto" when it states none)."""
+    trainer = yaml.safe_load(config.read_text()).get("trainer", {})
+    if isinstance(trainer, str):
+        trainer = yaml.safe_load((config.parent / trainer).read_text())
+    return trainer.get("strategy", "auto")
+
+
+def ddp_arguments(config: Path, root: Path) -> list[str]:
+    """The one-step arguments of tests/test_configs.py (tiny data written, widths narrowed), then
+    2 processes, 2 steps, one batch of one image per process, validation after every step, the
+    config's callbacks (grids, its checkpoint) plus a checkpoint every step, TensorBoard logs."""
+    args = one_step_arguments(config, root / "data", root)
+    half_size = FAMILIES[family(config)].get("half_size")
+    if half_size and half_size[0] not in args:
+        args += half_size
+    strategy = configured_strategy(config)
+    _, data = model_and_data(config)
+    if data["class_path"].endswith("ImageFolderDataModule"):
+        args += ["--data.init_args.val_ratio=0.5"]  # 2 of the 4 photos: one per process
+    return [
+        *args,
+        "--data.init_args.batch_size=1",
+        "--trainer.devices=2",
+        f"--trainer.strategy={'ddp' if strategy == 'auto' else strategy}",
+        "--trainer.max_steps=2",
+        "--trainer.max_epochs=-1",
+        "--trainer.limit_val_batches=1",
+        "--trainer.val_check_interval=1",
+        "--trainer.logger=true",
+        "--trainer.callbacks+=pytorch_lightning.callbacks.ModelCheckpoint",
+        f"--trainer.callbacks.init_args.dirpath={root / 'every_step'}",
+        "--trainer.callbacks.init_args.every_n_train_steps=1",
+        "--trainer.callbacks.init_args.save_top_k=-1",
+    ]
+
+
+@pytest.mark.slow
+def test_every_config_fits_validates_and_checkpoints_on_two_processes(tmp_path, imagenet_cache):
+    runs = {config.stem: ddp_arguments(config, tmp_path / config.stem) for config in CONFIGS}
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps({"out": str(tmp_path), "runs": runs}))
+    try:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "configs_ddp_fit.py"), str(plan)],
+            cwd=tmp_path,
+            env={**os.environ, "TORCH_HOME": str(imagenet_cache)},
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as error:
+        done = sorted(p.name for p in (tmp_path / "done").glob("*"))
+        pytest.fail(f"timed out after {TIMEOUT_S} s (a hang); finished: {done}\n{error.stderr}")
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    for name in runs:
+        for rank in (0, 1):
+            marker = tmp_path / "done" / f"{name}.rank{rank}"
+            assert marker.exists(), f"{name}: rank {rank} did not finish"
+            assert json.loads(marker.read_text()) == {"global_step": 2, "world": 2}
+        run = tmp_path / name
+        grids = list(run.glob("lightning_logs/version_*/images/val_step*.png"))
+        assert len(grids) == 2, f"{name}: expected a grid after each step, got {grids}"
+        steps = sorted(p.name.split("-")[-1] for p in (run / "every_step").glob("*.ckpt"))
+        assert steps == ["step=1.ckpt", "step=2.ckpt"], f"{name}: {steps}"
