@@ -79,6 +79,8 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         metrics: validation/test metrics by name (see ``cfl_lightning.metrics.quality_metrics``);
             ``val/l1`` and, with a CFL term, ``val/cfl`` are always logged.
         compile_generator: ``torch.compile`` the generator (in place; checkpoints keep their keys).
+        compile_losses: ``torch.compile`` the CFL and VGG loss modules (in place; CFL's patch
+            locations are drawn outside the compiled graph); default False.
         conditional_discriminator: give the discriminator the condition as well as the image.
         tile_size, tile_overlap, pad_mode: inference on new inputs (``predict``,
             ``predict_native``): each input is padded (``"reflect"`` or ``"replicate"``) to the
@@ -103,6 +105,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         gradient_clip_val: float | None = None,
         metrics: Sequence[str] = ("psnr", "ssim"),
         compile_generator: bool = False,
+        compile_losses: bool = False,
         conditional_discriminator: bool = True,
         tile_size: int | None = None,
         tile_overlap: int = 32,
@@ -155,6 +158,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         self.lr_decay_start = lr_decay_start
         self.gradient_clip_val = gradient_clip_val
         self.compile_generator = compile_generator
+        self.compile_losses = compile_losses
         self.conditional_discriminator = conditional_discriminator
         self.step_random = StepRandom()
         self.tile_size = tile_size
@@ -225,6 +229,11 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         if self.compile_generator and not getattr(self, "_generator_compiled", False):
             self.generator.compile()
             self._generator_compiled = True
+        if self.compile_losses and not getattr(self, "_losses_compiled", False):
+            for loss in (self.cfl, self.perceptual):
+                if loss is not None:
+                    loss.compile()
+            self._losses_compiled = True
 
     def _check_prediction(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
         if prediction.shape != target.shape:

@@ -77,7 +77,12 @@ def _perceptual(inputs: TermInputs) -> torch.Tensor:
 
 
 def _cfl(inputs: TermInputs) -> torch.Tensor:
-    return inputs.module.cfl(inputs.prediction, inputs.target, generator=inputs.patch_generator)
+    # Locations drawn outside the loss's forward (the same draw forward would make), so that a
+    # compiled loss (compile_losses) has no random op inside its graph.
+    cfl = inputs.module.cfl
+    prediction = inputs.prediction
+    locations = cfl.draw_locations(prediction.shape, inputs.patch_generator, prediction.device)
+    return cfl(prediction, inputs.target, locations=locations)
 
 
 def _gan(inputs: TermInputs) -> torch.Tensor:

@@ -249,3 +249,31 @@ def test_predict_returns_images_and_paths():
     assert outputs[0]["prediction"].shape == (2, 3, 32, 32)
     assert float(outputs[0]["prediction"].abs().max()) <= 1.0
     assert outputs[0]["path"] == ["pair_000.png", "pair_001.png"]
+
+
+@pytest.mark.slow
+def test_compiled_losses_equal_eager_ones_with_the_same_patch_draws():
+    terms = {"cfl": 1.0, "perceptual": 1.0}
+    eager = make_module(terms)
+    compiled = make_module(terms, compile_losses=True)
+    compiled.configure_model()
+    assert compiled.hparams.compile_losses
+    torch.manual_seed(1)
+    generator_input = torch.randn(2, 3, 32, 32)
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+
+    def loss_and_gradient(module):
+        prediction = module.generator(generator_input)
+        patches = torch.Generator().manual_seed(7)
+        values = module.generator_loss_terms(generator_input, prediction, target, patches)
+        sum(values.values()).backward()
+        first = next(module.generator.parameters())
+        return {k: v.detach() for k, v in values.items()}, first.grad.clone()
+
+    eager_values, eager_grad = loss_and_gradient(eager)
+    compiled_values, compiled_grad = loss_and_gradient(compiled)
+    assert eager_values.keys() == compiled_values.keys() == {"cfl", "perceptual"}
+    for name in eager_values:
+        torch.testing.assert_close(compiled_values[name], eager_values[name], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(compiled_grad, eager_grad, rtol=1e-4, atol=1e-5)
+    assert compiled.cfl._compiled_call_impl is not None  # the loss itself was compiled
