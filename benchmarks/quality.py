@@ -7,6 +7,7 @@ same seed, same number of steps, scored on held-out data.
     python benchmarks/quality.py --quick          # smoke run (seconds), writes to a temp folder
     python benchmarks/quality.py --device cuda --precision bf16-mixed --json quality.json
     python benchmarks/quality.py --resume         # reuse runs saved under results/runs/
+    python benchmarks/quality.py --resume --rescore  # score saved runs again (current metrics)
 
 Tasks (64x64, see ``quality_tasks``): ``textures`` (label map -> image, synthetic stochastic
 textures, small SPADE generator) and ``photo_sr`` (4x super-resolution of crops of
@@ -54,7 +55,7 @@ from quality_report import (
     summarize,
     targets_table,
 )
-from quality_run import RunSettings, train_and_evaluate
+from quality_run import RunSettings, rescore, train_and_evaluate
 from quality_tasks import (
     LOSS_WEIGHTS,
     TASKS,
@@ -101,7 +102,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="reuse the finished runs saved under <out-dir>/runs/ by an earlier, interrupted "
         "invocation with the same steps and batch size",
     )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="with --resume: score the saved runs again from their saved generators (after a "
+        "metric changed) instead of reusing their saved scores",
+    )
+    parser.add_argument(
+        "--recipes",
+        nargs="+",
+        default=None,
+        help="run only these recipes (by name; default all of the table)",
+    )
     args = parser.parse_args(argv)
+    if args.rescore and not args.resume:
+        parser.error("--rescore: needs --resume (it scores runs saved by an earlier invocation)")
     if args.steps is None:
         args.steps = 400 if args.ablation else 800
     if args.quick:
@@ -139,6 +154,13 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
     recipes = ablation_recipes() if args.ablation else main_recipes(False)
     if args.gan and not args.ablation:
         recipes += main_recipes(True)
+    if args.recipes is not None:
+        unknown = sorted(set(args.recipes) - {r.name for r in recipes})
+        if unknown:
+            raise SystemExit(
+                f"--recipes: unknown {unknown}; expected some of {[r.name for r in recipes]}"
+            )
+        recipes = [r for r in recipes if r.name in args.recipes]
     accelerator = "gpu" if args.device == "cuda" else args.device
     device = torch.device("cuda" if accelerator in ("gpu", "cuda") else "cpu")
     if accelerator == "auto":
@@ -163,11 +185,19 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
             for seed in args.seeds:
                 for recipe in recipes:
                     saved = _run_path(args, task, recipe.name, seed)
+                    weights = saved.with_suffix(".generator.pt")
                     if args.resume and saved.with_suffix(".json").exists():
                         record, kept = _load_run(saved)
-                        print("(saved) " + _one_line(record), flush=True)
+                        if args.rescore and weights.exists():
+                            record, kept = rescore(record, recipe, settings, evaluator, weights)
+                            _save_run(saved, record, kept)
+                            print("(rescored) " + _one_line(record), flush=True)
+                        else:
+                            print("(saved) " + _one_line(record), flush=True)
                     else:
-                        record, kept = train_and_evaluate(task, recipe, seed, settings, evaluator)
+                        record, kept = train_and_evaluate(
+                            task, recipe, seed, settings, evaluator, save_generator=weights
+                        )
                         _save_run(saved, record, kept)
                         print(_one_line(record), flush=True)
                     runs.append(record)

@@ -47,11 +47,14 @@ def train_and_evaluate(
     keep: int = 8,
     generator_factory: Callable[[], torch.nn.Module] | None = None,
     extra_losses: dict[str, float] | None = None,
+    save_generator: Path | None = None,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Train ``recipe`` on ``task`` from ``seed`` for ``settings.steps`` iterations; return the
     run's record (settings, scores, wall times) and the first ``keep`` held-out samples.
 
-    ``generator_factory`` (called after seeding) and ``extra_losses`` are for investigations.
+    ``save_generator``: where to write the trained generator's ``state_dict`` (for
+    :func:`rescore`). ``generator_factory`` (called after seeding) and ``extra_losses`` are for
+    investigations.
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     generator = generator_factory() if generator_factory is not None else None
@@ -77,6 +80,9 @@ def train_and_evaluate(
         trainer.fit(module, datamodule=datamodule)
     train_seconds = time.perf_counter() - start
     final_loss = trainer.callback_metrics.get("train/loss")
+    if save_generator is not None:
+        save_generator.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(module.generator.state_dict(), save_generator)
     datamodule.setup("test")
     start = time.perf_counter()
     scores, samples = evaluator.evaluate(module, datamodule.test_dataloader(), keep)
@@ -92,3 +98,25 @@ def train_and_evaluate(
         **scores,
     }
     return record, samples
+
+
+def rescore(
+    record: dict[str, Any],
+    recipe: Recipe,
+    settings: RunSettings,
+    evaluator: HeldOutEvaluator,
+    generator_state: Path,
+    keep: int = 8,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Score a finished run again with ``evaluator`` (e.g. after a metric changed), from the
+    generator weights ``train_and_evaluate(save_generator=...)`` wrote: the record keeps its
+    training figures and gets the new scores."""
+    task, seed = record["task"], record["seed"]
+    pl.seed_everything(seed, workers=True, verbose=False)
+    module = make_module(task, recipe, seed)
+    module.generator.load_state_dict(torch.load(generator_state, weights_only=True))
+    datamodule = make_datamodule(task, settings, seed)
+    datamodule.setup("test")
+    start = time.perf_counter()
+    scores, samples = evaluator.evaluate(module, datamodule.test_dataloader(), keep)
+    return {**record, "eval_seconds": time.perf_counter() - start, **scores}, samples

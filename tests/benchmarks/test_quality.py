@@ -38,3 +38,23 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     assert capsys.readouterr().out.count("(saved)") == 4
     resumed = json.loads((tmp_path / "r.json").read_text())
     assert {r["recipe"]: r["patch_swd"] for r in resumed["runs"]} == first
+
+    # Scoring again from the saved generators gives the scores the runs had when they were trained.
+    assert quality.main([*args, "--resume", "--rescore", "--json", str(tmp_path / "s.json")]) == 0
+    assert capsys.readouterr().out.count("(rescored)") == 4
+    rescored = {r["recipe"]: r for r in json.loads((tmp_path / "s.json").read_text())["runs"]}
+    for run in payload["runs"]:
+        for key in ("patch_swd", "psnr", "sharpness", "loss_cfl_id"):
+            assert rescored[run["recipe"]][key] == pytest.approx(run[key], rel=1e-5, abs=1e-7)
+        assert rescored[run["recipe"]]["train_seconds"] == run["train_seconds"]
+
+
+def test_recipes_option_selects_and_rejects_unknown_names(quality, tmp_path, capsys):
+    args = ["--quick", "--tasks", "textures", "--out-dir", str(tmp_path), "--recipes", "l1"]
+    assert quality.main([*args, "--json", str(tmp_path / "q.json")]) == 0
+    assert [r["recipe"] for r in json.loads((tmp_path / "q.json").read_text())["runs"]] == ["l1"]
+    with pytest.raises(SystemExit, match=r"--recipes: unknown \['nope'\]"):
+        quality.main([*args[:-1], "nope"])
+    with pytest.raises(SystemExit):
+        quality.main(["--quick", "--rescore"])
+    assert "--rescore: needs --resume" in capsys.readouterr().err
