@@ -84,14 +84,19 @@ class _BatchedHeads(torch.autograd.Function):
         needs = ctx.needs_input_grad[2:]
         with torch.autocast(device_type=grad.device.type, enabled=False):
             grad = grad if grad.dtype == xs[0].dtype else grad.to(xs[0].dtype)
+            # Parameter gradients only when asked for (not for detached parameters).
+            params_needed = any(needs[layers:])
             tail: list[torch.Tensor | None] = []
             if ctx.mlp:
                 hidden, w2 = saved[2 * layers :]
                 g = grad.reshape(hidden.shape[0], hidden.shape[1], -1)  # (L, B*M, D)
-                tail = [
-                    *torch.bmm(g.transpose(1, 2), hidden).unbind(0),  # weights (D, D)
-                    *g.sum(1).unbind(0),  # biases
-                ]
+                if params_needed:
+                    tail = [
+                        *torch.bmm(g.transpose(1, 2), hidden).unbind(0),  # weights (D, D)
+                        *g.sum(1).unbind(0),  # biases
+                    ]
+                else:
+                    tail = [None] * (2 * layers)
                 grad_hidden = torch.ops.aten.threshold_backward(torch.bmm(g, w2), hidden, 0)
                 grad = grad_hidden.view((*grad.shape[:-1], -1))
             grads_x: list[torch.Tensor | None] = []
@@ -100,8 +105,8 @@ class _BatchedHeads(torch.autograd.Function):
             for i, (g_l, x, w) in enumerate(zip(grad.unbind(0), xs, w1)):
                 # h = x^T W^T + b: dx^T = dh W, dW = sum over (b, m) of dh^T x^T, db = sum of dh.
                 grads_x.append(torch.matmul(g_l, w).transpose(1, 2) if needs[i] else None)
-                grads_w.append(torch.einsum("bmd,bcm->dc", g_l, x))
-                grads_b.append(g_l.sum((0, 1)))
+                grads_w.append(torch.einsum("bmd,bcm->dc", g_l, x) if params_needed else None)
+                grads_b.append(g_l.sum((0, 1)) if params_needed else None)
         grads = [*grads_w, *grads_b, *tail]
         grads = [
             g if g is None or g.dtype == d else g.to(d) for g, d in zip(grads, ctx.param_dtypes)
@@ -124,12 +129,17 @@ class CriticHeads(nn.ModuleDict):
         self.kind = kind
         self.width = max(channels.values()) if kind == "identity" else dim
 
-    def embed_all(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def embed_all(
+        self, features: Sequence[torch.Tensor], detach_parameters: bool = False
+    ) -> torch.Tensor:
         """Every layer's head on its feature vectors, stacked: ``L`` tensors ``(B, C_l, M)``
         (feature vectors along the last dimension, layers in this dict's order) -> ``(L, B, M, D)``,
         not normalised. The same values as each head on its own, from one autograd node for all
         layers (see ``_BatchedHeads``). Identity heads pad ``C_l`` with zeros to the widest
         layer's (dot products unchanged).
+
+        ``detach_parameters``: use the heads' parameters as constants (gradients reach the
+        features only; the heads get none from this call).
         """
         heads = list(self.values())
         if len(features) != len(heads):
@@ -141,7 +151,9 @@ class CriticHeads(nn.ModuleDict):
             return torch.stack(padded).transpose(-1, -2)
         if self.kind == "linear":
             params = [h.weight for h in heads] + [h.bias for h in heads]
-            return _BatchedHeads.apply(False, len(heads), *features, *params)
-        params = [h[0].weight for h in heads] + [h[0].bias for h in heads]
-        params += [h[2].weight for h in heads] + [h[2].bias for h in heads]
-        return _BatchedHeads.apply(True, len(heads), *features, *params)
+        else:
+            params = [h[0].weight for h in heads] + [h[0].bias for h in heads]
+            params += [h[2].weight for h in heads] + [h[2].bias for h in heads]
+        if detach_parameters:
+            params = [p.detach() for p in params]
+        return _BatchedHeads.apply(self.kind == "mlp", len(heads), *features, *params)
