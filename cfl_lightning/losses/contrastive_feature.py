@@ -117,12 +117,15 @@ class ContrastiveFeatureLoss(nn.Module):
     value, same gradient to ``pred``) but the heads receive no gradient from it; they are trained
     only by a PatchNCE between two views of the target alone: its features at the sampled
     locations against those of a copy of the target moved ``view_shift`` pixels down and right
-    (reflected at the border), negatives the other locations of the same image. The generator
-    cannot influence that objective. The returned value is still the generator's term (the
-    critic's is added as ``critic - critic.detach()``: zero value, its gradient), so the usual
-    loop (one backward, then step the generator's and the critic's optimizers) trains both. The
-    second view costs one more target image through the extractor (no gradient) and a second
-    head pass; it is computed only when gradients are on and a critic parameter is trainable.
+    (reflected at the border), negatives the other locations of the same image (both directions
+    with ``bidirectional``, query negatives with ``query_negatives``, as for the generator's
+    term). The generator cannot influence that objective. The returned value is still the
+    generator's term (the critic's is added as ``critic - critic.detach()``: zero value, its
+    gradient), so the usual loop (one backward, then step the generator's and the critic's
+    optimizers) trains both. The second view costs one more target image through the extractor
+    and a second pass of the heads; it is computed only when gradients are on and a critic
+    parameter is trainable (never at validation). A trainable extractor is part of the critic:
+    it too is trained by the target views only.
 
     Args:
         extractor: a module returning ``{layer: (B, C, h, w)}`` and declaring ``channels`` (and

@@ -237,3 +237,20 @@ def test_compiles_to_one_graph_equal_to_eager():
     torch.testing.assert_close(value, eager, rtol=0, atol=1e-5)
     for grad, expected in zip(torch.autograd.grad(value, inputs), eager_grads):
         torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_bfloat16_autocast_close_to_float32(extractor):
+    _, views = make_pair(extractor, num_patches=64)
+    pred, target = images(20).requires_grad_(), images(21)
+    locations = views.draw_locations(pred.shape, torch.Generator().manual_seed(0))
+    heads = list(views.heads.parameters())
+    reference = views(pred, target, locations=locations)
+    reference_grads = torch.autograd.grad(reference, heads)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = views(pred, target, locations=locations)
+    assert value.dtype == torch.float32
+    torch.testing.assert_close(value, reference, rtol=0.05, atol=0)
+    for grad, expected in zip(torch.autograd.grad(value, heads), reference_grads):
+        assert grad.dtype == torch.float32
+        cosine = torch.nn.functional.cosine_similarity(grad.flatten(), expected.flatten(), 0)
+        assert cosine > 0.9
