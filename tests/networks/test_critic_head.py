@@ -77,3 +77,19 @@ def test_embed_all_under_bfloat16_autocast_matches_each_head():
 def test_heads_kind_is_checked():
     with pytest.raises(ValueError, match="head: expected one of"):
         CriticHeads("transformer", CHANNELS)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear"])
+def test_embed_all_with_detached_parameters_sends_gradients_to_features_only(kind):
+    torch.manual_seed(2)
+    heads = CriticHeads(kind, CHANNELS, dim=4).double()
+    xs = features(torch.float64, seed=3)
+    out = heads.embed_all(xs, detach_parameters=True)
+    live = heads.embed_all(xs)
+    torch.testing.assert_close(out, live)
+    weights = torch.randn_like(out)
+    (out * weights).sum().backward()
+    assert all(p.grad is None for p in heads.parameters())
+    expected = torch.autograd.grad((live * weights).sum(), xs)
+    for x, reference in zip(xs, expected):
+        torch.testing.assert_close(x.grad, reference)
