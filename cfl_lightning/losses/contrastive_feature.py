@@ -123,9 +123,10 @@ class ContrastiveFeatureLoss(nn.Module):
     generator's term (the critic's is added as ``critic - critic.detach()``: zero value, its
     gradient), so the usual loop (one backward, then step the generator's and the critic's
     optimizers) trains both. The second view costs one more target image through the extractor
-    and a second pass of the heads; it is computed only when gradients are on and a critic
-    parameter is trainable (never at validation). A trainable extractor is part of the critic:
-    it too is trained by the target views only.
+    and twice the rows through the heads and PatchNCE (still one batched call each: the heads'
+    parameters take their gradient from the critic's rows only); it is computed only when
+    gradients are on and a critic parameter is trainable (never at validation). A trainable
+    extractor is part of the critic: it too is trained by the target views only.
 
     Args:
         extractor: a module returning ``{layer: (B, C, h, w)}`` and declaring ``channels`` (and
@@ -390,21 +391,17 @@ class ContrastiveFeatureLoss(nn.Module):
             ]
             embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
         else:
-            pairs, target_pairs = [], []
+            # Per layer (2B, C_l, 2n): images 0..B-1 are the generator's (prediction, target)
+            # pairs, images B..2B-1 the critic's (target, shifted target) pairs.
+            picked = []
             for name, y, x in zip(self.layers, rows, cols):
-                target_l, shifted_l = target_features[name][:, :, y, x].split(batch)
-                # The generator's term sees the target as a constant, whatever trains the critic.
-                constant_l = target_l.detach() if trainable else target_l
-                pairs.append(torch.cat([pred_features[name][:, :, y, x], constant_l], 2))
-                target_pairs.append(torch.cat([target_l, shifted_l], 2))
-            # (L, 2B, 2n, D): the generator's pairs through constant heads, then the critic's.
-            embeddings = torch.cat(
-                [
-                    self.heads.embed_all(pairs, detach_parameters=True),
-                    self.heads.embed_all(target_pairs),
-                ],
-                1,
-            )
+                views_l = target_features[name][:, :, y, x]  # (2B, C_l, n): target, shifted
+                first = torch.cat([pred_features[name][:, :, y, x], views_l[:batch]])
+                if trainable:  # the generator's term sees the target as a constant
+                    views_l = torch.cat([views_l[:batch].detach(), views_l[batch:]])
+                picked.append(torch.cat([first, views_l], 2))
+            # The heads' parameters get gradient from the critic's pairs only.
+            embeddings = self.heads.embed_all(picked, param_grad_from=batch)  # (L, 2B, 2n, D)
         if embeddings.dtype != torch.float32:
             embeddings = embeddings.float()
         if not views:

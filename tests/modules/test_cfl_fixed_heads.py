@@ -1,10 +1,17 @@
-"""The module logs ``{stage}/cfl_fixed_heads``: CFL with identity heads on the CFL term's
-extractor, independent of the co-trained critic."""
+"""The module logs ``{stage}/cfl_fixed_heads`` (CFL with identity heads on the CFL term's
+extractor, independent of the co-trained critic) and trains a ``critic="target_views"`` CFL."""
 
 import torch
 
 from cfl_lightning.metrics.fixed_heads_cfl import FixedHeadsCFL
-from tests.modules.tiny import RandomPairsDataModule, make_module, make_trainer
+from cfl_lightning.modules import ImagePredictionModule
+from tests.modules.tiny import (
+    RandomPairsDataModule,
+    make_module,
+    make_trainer,
+    tiny_cfl,
+    tiny_generator,
+)
 
 
 def test_one_step_fit_logs_the_fixed_heads_cfl():
@@ -43,3 +50,18 @@ def test_test_stage_logs_it_and_l1_only_modules_do_not_build_it():
     trainer.test(module, RandomPairsDataModule(batch_size=2), verbose=False)
     assert "test/cfl_fixed_heads" in trainer.callback_metrics
     assert make_module({"l1": 1.0}).val_cfl_fixed_heads is None
+
+
+def test_target_views_critic_trains_in_the_module_unchanged():
+    torch.manual_seed(0)
+    module = ImagePredictionModule(
+        tiny_generator(), losses={"cfl": 1.0}, cfl=tiny_cfl(critic="target_views"), metrics=()
+    )
+    heads = {k: v.clone() for k, v in module.cfl.heads.state_dict().items()}
+    generator = {k: v.clone() for k, v in module.generator.state_dict().items()}
+    extractor = {k: v.clone() for k, v in module.cfl.extractor.state_dict().items()}
+    make_trainer(max_steps=2).fit(module, RandomPairsDataModule(batch_size=2))
+    assert module.optimizer_names() == ["generator", "critic"]
+    assert all(not torch.equal(v, module.cfl.heads.state_dict()[k]) for k, v in heads.items())
+    assert any(not torch.equal(v, module.generator.state_dict()[k]) for k, v in generator.items())
+    assert all(torch.equal(v, module.cfl.extractor.state_dict()[k]) for k, v in extractor.items())
