@@ -2,6 +2,7 @@
 
     python benchmarks/op_count.py                     # 2x3x64x64, random VGG19, CPU
     python benchmarks/op_count.py --size 128 --batch 4 --list
+    python benchmarks/op_count.py --critic target_views   # CFL with ContrastiveFeatureLoss(critic=)
 
 On a GPU every operator that computes something is at least one kernel launch, so for small
 images the number of operators, not their FLOPs, sets the loss's time. Counted with
@@ -56,14 +57,15 @@ def make_step(loss: torch.nn.Module, batch: int, size: int):
     return step
 
 
-def count_ops(batch: int = 2, size: int = 64) -> dict[str, list[str]]:
-    """The top-level operators of one steady-state forward + backward of each loss."""
+def count_ops(batch: int = 2, size: int = 64, critic: str = "joint") -> dict[str, list[str]]:
+    """The top-level operators of one steady-state forward + backward of each loss (CFL with
+    ``ContrastiveFeatureLoss(critic=critic)``)."""
     from cfl_lightning.losses import ContrastiveFeatureLoss, PerceptualLoss
 
     torch.manual_seed(0)
     losses = {
         "vgg": PerceptualLoss(weights="random"),
-        "cfl": ContrastiveFeatureLoss(weights="random"),
+        "cfl": ContrastiveFeatureLoss(weights="random", critic=critic),
     }
     ops = {}
     for name, loss in losses.items():
@@ -79,16 +81,17 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--list", action="store_true", help="print each loss's operator counts")
+    parser.add_argument("--critic", default="joint", help="CFL's critic: joint or target_views")
     args = parser.parse_args()
 
-    ops = count_ops(args.batch, args.size)
+    ops = count_ops(args.batch, args.size, args.critic)
     counts = {name: len(names) for name, names in ops.items()}
     if args.list:
         for name, names in ops.items():
             print(f"{name}: {len(names)} top-level aten operators")
             for op, n in collections.Counter(names).most_common():
                 print(f"  {n:4d}  {op}")
-    print(f"batch={args.batch} size={args.size} torch={torch.__version__}")
+    print(f"batch={args.batch} size={args.size} critic={args.critic} torch={torch.__version__}")
     print(f"VGG loss: {counts['vgg']} top-level aten operators (forward + backward)")
     print(f"CFL:      {counts['cfl']} top-level aten operators (forward + backward)")
     print(f"CFL - VGG: {counts['cfl'] - counts['vgg']}")

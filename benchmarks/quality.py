@@ -16,8 +16,9 @@ Every run goes through the project's LightningModules and a ``pytorch_lightning.
 pretrained weights: the VGG19 of the perceptual loss and of CFL has seeded random weights (the
 same for both within a seed).
 
-Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP critic) and ``cfl-id``
-(CFL with identity heads, no critic); with ``--gan`` each again with a GAN and feature matching.
+Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP critic), ``cfl-id``
+(CFL with identity heads, no critic) and ``cfl-tv`` (the MLP critic trained on two views of the
+target only, ``critic="target_views"``); with ``--gan`` each again with a GAN and feature matching.
 
 Scores (``quality_eval``): PatchSWD (x1000), sharpness and colourfulness ratios (1 is ideal),
 PSNR, SSIM, and the value of L1, of the VGG loss and of CFL with identity heads on the held-out
@@ -243,10 +244,11 @@ def write_figure(samples: dict[str, Any], seed: int, path: Path) -> None:
 
 
 def all_targets(runs: list[dict[str, Any]], gan: bool) -> list[dict[str, Any]]:
-    """The issue's targets for CFL as shipped and for ``cfl-id``, without and with a GAN."""
+    """The issue's targets for CFL as shipped, ``cfl-id`` and ``cfl-tv``, without and with a
+    GAN."""
     checks: list[dict[str, Any]] = []
     for suffix in ("", "+gan") if gan else ("",):
-        for cfl in ("cfl", "cfl-id"):
+        for cfl in ("cfl", "cfl-id", "cfl-tv"):
             checks += check_targets(runs, suffix, cfl)
     return checks
 

@@ -95,11 +95,13 @@ class Recipe:
 
 
 def main_recipes(gan: bool) -> list[Recipe]:
-    """L1, VGG perceptual, CFL (library defaults, random VGG19) and ``cfl-id`` (CFL with identity
-    heads: no critic), each with a GAN if ``gan``."""
+    """L1, VGG perceptual, CFL (library defaults, random VGG19), ``cfl-id`` (CFL with identity
+    heads: no critic) and ``cfl-tv`` (CFL whose critic trains on two views of the target only,
+    ``critic="target_views"``), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
+    recipes.append(Recipe(f"cfl-tv{suffix}", "cfl", gan, cfl_options={"critic": "target_views"}))
     return recipes
 
 
@@ -117,6 +119,7 @@ def ablation_recipes() -> list[Recipe]:
         Recipe("temperature 0.2", "cfl", cfl_options={"temperature": 0.2}),
         Recipe("conv encoder from scratch", "cfl", extractor="conv_encoder"),
         Recipe("identity heads (no critic)", "cfl", cfl_options={"head": "identity"}),
+        Recipe("critic on target views", "cfl", cfl_options={"critic": "target_views"}),
     ]
 
 

@@ -4,6 +4,7 @@ from torch.nn import L1Loss
 from torch.nn.functional import l1_loss
 
 from cfl_lightning.losses.contrastive_feature import (
+    CRITIC_OBJECTIVES,
     ContrastiveFeatureLoss,
     sample_locations,
     sample_patch_locations,
@@ -13,6 +14,7 @@ from cfl_lightning.losses.patch_nce import PatchNCELoss, paired_patch_nce, patch
 from cfl_lightning.losses.perceptual import PERCEPTUAL_LAYERS, PERCEPTUAL_WEIGHTS, PerceptualLoss
 
 __all__ = [
+    "CRITIC_OBJECTIVES",
     "GAN_MODES",
     "PERCEPTUAL_LAYERS",
     "PERCEPTUAL_WEIGHTS",

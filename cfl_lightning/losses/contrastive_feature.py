@@ -5,14 +5,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
 from cfl_lightning.losses.patch_nce import pair_constants, paired_patch_nce
 from cfl_lightning.networks.critic_head import HEAD_KINDS, CriticHeads
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS, VGG19Features
+
+CRITIC_OBJECTIVES = ("joint", "target_views")
 
 
 def sample_locations(
@@ -105,6 +109,25 @@ class ContrastiveFeatureLoss(nn.Module):
     The critic heads are trainable: give ``critic_parameters()`` to an optimizer (Adam, lr 2e-4,
     betas (0.5, 0.999) in the paper) and step it after each backward of the generator's loss.
 
+    What trains the heads (``critic``): with ``"joint"`` (the paper's recipe, the default) the
+    heads minimise the same PatchNCE(prediction, target) as the generator. With features that do
+    not already tell patches apart (random VGG19 weights) the heads can then lower the loss by
+    mapping prediction and target patches together instead of discriminating them: the critic
+    colludes with the generator. With ``"target_views"`` the generator's term is unchanged (same
+    value, same gradient to ``pred``) but the heads receive no gradient from it; they are trained
+    only by a PatchNCE between two views of the target alone: its features at the sampled
+    locations against those of a copy of the target moved ``view_shift`` pixels down and right
+    (reflected at the border), negatives the other locations of the same image (both directions
+    with ``bidirectional``, query negatives with ``query_negatives``, as for the generator's
+    term). The generator cannot influence that objective. The returned value is still the
+    generator's term (the critic's is added as ``critic - critic.detach()``: zero value, its
+    gradient), so the usual loop (one backward, then step the generator's and the critic's
+    optimizers) trains both. The second view costs one more target image through the extractor
+    and twice the rows through the heads and PatchNCE (still one batched call each: the heads'
+    parameters take their gradient from the critic's rows only); it is computed only when
+    gradients are on and a critic parameter is trainable (never at validation). A trainable
+    extractor is part of the critic: it too is trained by the target views only.
+
     Args:
         extractor: a module returning ``{layer: (B, C, h, w)}`` and declaring ``channels`` (and
             optionally ``strides``); default a ``VGG19Features(layers, weights, input_range,
@@ -124,6 +147,10 @@ class ContrastiveFeatureLoss(nn.Module):
             ``input_range``, a check that waits for the device (one host-device sync):
             ``"first"`` (default) on the first 2 calls, ``"always"`` (or True) on every call,
             ``"never"`` (or False) not at all. Shapes are checked on every call (no sync).
+        critic: what trains the critic (heads, and a trainable extractor): ``"joint"`` (default,
+            the paper's) or ``"target_views"`` (see above).
+        view_shift: with ``"target_views"``, the shift in pixels (an integer >= 1, smaller than
+            the images) between the target's two views; default 2.
     """
 
     def __init__(
@@ -141,8 +168,14 @@ class ContrastiveFeatureLoss(nn.Module):
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
         validate_inputs: bool | str = "first",
+        critic: Literal["joint", "target_views"] = "joint",
+        view_shift: int = 2,
     ) -> None:
         super().__init__()
+        if critic not in CRITIC_OBJECTIVES:
+            raise ValueError(f"critic: expected one of {CRITIC_OBJECTIVES}, got {critic!r}")
+        if isinstance(view_shift, bool) or not isinstance(view_shift, int) or view_shift < 1:
+            raise ValueError(f"view_shift: expected an integer >= 1 (pixels), got {view_shift!r}")
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
         if not temperature > 0:
@@ -189,6 +222,8 @@ class ContrastiveFeatureLoss(nn.Module):
         self.query_negatives = query_negatives
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.value_checks = ValueChecks(validate_inputs)
+        self.critic = critic
+        self.view_shift = view_shift
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -238,16 +273,21 @@ class ContrastiveFeatureLoss(nn.Module):
         return sample_patch_locations(areas, self.num_patches, device, generator)
 
     def _layout(
-        self, sizes: list[tuple[int, int]], batch: int, device: torch.device
+        self, sizes: list[tuple[int, int]], batch: int, device: torch.device, views: bool = False
     ) -> tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]:
-        """Constants of one input layout, cached per (sizes, batch, device): the PatchNCE
+        """Constants of one input layout, cached per (sizes, batch, device, views): the PatchNCE
         exclusion mask ``(L, 1, 2n, 2n)`` (None when no layer is padded), the weight of every
         row's loss ``(L * B * 2n,)`` (zero for padding, and for target rows unless bidirectional),
-        and the feature-map widths ``(L, 1)``."""
+        and the feature-map widths ``(L, 1)``.
+
+        With ``views`` the rows are those of ``2B`` images, ``(L, 2B, 2n)``: the generator's
+        ``B`` (prediction, target) pairs, then the critic's ``B`` (target, shifted target) pairs;
+        the weights are ``(2, L * 2B * 2n)``, one row per term (zero on the other's rows)."""
         key = (
             tuple(sizes),
             batch,
             device,
+            views,
             self.num_patches,
             self.bidirectional,
             self.query_negatives,
@@ -271,7 +311,13 @@ class ContrastiveFeatureLoss(nn.Module):
         )[:, None, None]
         # Sum over rows of weight * loss = sum_l w_l * (mean over B n_l rows of each direction).
         row_weights = (real_query * (layer_weight / (batch * count))).expand(-1, batch, -1)
-        row_weights = row_weights.reshape(-1)  # (L * B * 2n,), the order of the loss rows
+        if views:  # (2, L, 2B, 2n): the generator's rows, then the critic's
+            zeros = torch.zeros_like(row_weights)
+            row_weights = torch.stack(
+                [torch.cat([row_weights, zeros], 1), torch.cat([zeros, row_weights], 1)]
+            ).reshape(2, -1)
+        else:
+            row_weights = row_weights.reshape(-1)  # (L * B * 2n,), the order of the loss rows
         excluded = None
         if min(counts) < n:
             _, default, _ = pair_constants(n, self.query_negatives, device)
@@ -300,9 +346,18 @@ class ContrastiveFeatureLoss(nn.Module):
         """
         check_image_pair(pred, target, self.input_range, values=self.value_checks.due())
         check_feature_size(pred, getattr(self.extractor, "strides", None))
-        pred_features = self.extractor(pred)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self._extractor_is_trainable()):
-            target_features = self.extractor(target.detach())
+        views = self._trains_on_views()
+        trainable = self._extractor_is_trainable()
+        batch = pred.shape[0]
+        if views and trainable:
+            pred_features = self._extract_with_constant_parameters(pred)
+        else:
+            pred_features = self.extractor(pred)
+        target = target.detach()
+        if views:  # one extractor call for the target and its shifted copy
+            target = torch.cat([target, self._shifted(target)])
+        with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
+            target_features = self.extractor(target)
 
         sizes = []
         for name in self.layers:
@@ -324,24 +379,73 @@ class ContrastiveFeatureLoss(nn.Module):
                 f"patches) for feature maps {sizes}, got {locations.dtype} of shape "
                 f"{tuple(locations.shape)}"
             )
-        excluded, row_weights, widths = self._layout(sizes, pred.shape[0], pred.device)
+        excluded, row_weights, widths = self._layout(sizes, batch, pred.device, views)
 
         rows = torch.div(locations, widths, rounding_mode="floor").unbind(0)
         cols = locations.remainder(widths).unbind(0)
-        # Per layer (B, C_l, 2n): the prediction's n feature vectors, then the target's.
-        picked = [
-            torch.cat([pred_features[name][:, :, y, x], target_features[name][:, :, y, x]], 2)
-            for name, y, x in zip(self.layers, rows, cols)
-        ]
-        embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
+        if not views:
+            # Per layer (B, C_l, 2n): the prediction's n feature vectors, then the target's.
+            picked = [
+                torch.cat([pred_features[name][:, :, y, x], target_features[name][:, :, y, x]], 2)
+                for name, y, x in zip(self.layers, rows, cols)
+            ]
+            embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
+        else:
+            # Per layer (2B, C_l, 2n): images 0..B-1 are the generator's (prediction, target)
+            # pairs, images B..2B-1 the critic's (target, shifted target) pairs.
+            picked = []
+            for name, y, x in zip(self.layers, rows, cols):
+                views_l = target_features[name][:, :, y, x]  # (2B, C_l, n): target, shifted
+                first = torch.cat([pred_features[name][:, :, y, x], views_l[:batch]])
+                if trainable:  # the generator's term sees the target as a constant
+                    views_l = torch.cat([views_l[:batch].detach(), views_l[batch:]])
+                picked.append(torch.cat([first, views_l], 2))
+            # The heads' parameters get gradient from the critic's pairs only.
+            embeddings = self.heads.embed_all(picked, param_grad_from=batch)  # (L, 2B, 2n, D)
         if embeddings.dtype != torch.float32:
             embeddings = embeddings.float()
-        # One weighted sum over the rows of all layers, images and both directions.
-        return paired_patch_nce(
-            embeddings,
-            self.temperature,
-            self.query_negatives,
-            excluded,
-            row_weights,
-            normalize=True,
+        if not views:
+            # One weighted sum over the rows of all layers, images and both directions.
+            return paired_patch_nce(
+                embeddings,
+                self.temperature,
+                self.query_negatives,
+                excluded,
+                row_weights,
+                normalize=True,
+            )
+        losses = paired_patch_nce(
+            embeddings, self.temperature, self.query_negatives, excluded, normalize=True
+        )  # (L, 2B, 2n)
+        if row_weights.dtype != losses.dtype:
+            row_weights = row_weights.to(losses.dtype)
+        generator_term, critic_term = torch.mv(row_weights, losses.view(-1)).unbind()
+        # The generator's value; the heads' gradient is the critic term's alone.
+        return generator_term + (critic_term - critic_term.detach())
+
+    def _trains_on_views(self) -> bool:
+        """Whether this call trains the critic on views of the target (``critic="target_views"``,
+        gradients on, and some critic parameter trainable)."""
+        return (
+            self.critic == "target_views"
+            and torch.is_grad_enabled()
+            and any(p.requires_grad for p in self.critic_parameters())
         )
+
+    def _extract_with_constant_parameters(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The extractor's features of ``images`` with its parameters detached (gradients reach
+        ``images`` only)."""
+        params = {name: p.detach() for name, p in self.extractor.named_parameters()}
+        return torch.func.functional_call(self.extractor, params, (images,))
+
+    def _shifted(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` moved ``view_shift`` pixels down and right, reflected at the top and left
+        borders (the critic's second view of the target)."""
+        height, width = images.shape[-2:]
+        shift = self.view_shift
+        if shift >= min(height, width):
+            raise ValueError(
+                f"view_shift: expected fewer pixels than the image's height and width, got "
+                f"{shift} for {height}x{width} images"
+            )
+        return F.pad(images, (shift, 0, shift, 0), mode="reflect")[..., :height, :width]

@@ -14,6 +14,7 @@ from torch import nn
 
 from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, PerceptualLoss
 from cfl_lightning.metrics import quality_metrics
+from cfl_lightning.metrics.fixed_heads_cfl import FixedHeadsCFL
 from cfl_lightning.modules import rank_state
 from cfl_lightning.modules.adversarial import discriminate_pair
 from cfl_lightning.modules.checkpoint_hparams import hparams_to_ignore
@@ -77,7 +78,12 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         gradient_clip_val: clip each optimizer's gradient norm to this value (manual optimization
             does not support the Trainer's ``gradient_clip_val``).
         metrics: validation/test metrics by name (see ``cfl_lightning.metrics.quality_metrics``);
-            ``val/l1`` and, with a CFL term, ``val/cfl`` are always logged.
+            ``val/l1`` and, with a CFL term, ``val/cfl`` and ``val/cfl_fixed_heads`` are always
+            logged. ``val/cfl`` is the CFL term itself, through the co-trained critic heads: its
+            value moves with the heads, so it cannot be compared across epochs or runs.
+            ``val/cfl_fixed_heads`` (:class:`FixedHeadsCFL`) is the same loss with identity heads
+            and fixed patch locations on the CFL term's own extractor: comparable while that
+            extractor stays fixed (as the frozen VGG19 does).
         compile_generator: ``torch.compile`` the generator (in place; checkpoints keep their keys).
         compile_losses: ``torch.compile`` the CFL and VGG loss modules (in place; CFL's patch
             locations are drawn outside the compiled graph); default False.
@@ -166,6 +172,12 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         self.pad_mode = pad_mode
         self.metric_names = list(metrics)
         self.val_metrics = self.test_metrics = None
+        # Borrow the CFL term's extractor (no second network, no new checkpoint keys).
+        self.val_cfl_fixed_heads: FixedHeadsCFL | None = None
+        self.test_cfl_fixed_heads: FixedHeadsCFL | None = None
+        if self.cfl is not None:
+            self.val_cfl_fixed_heads = FixedHeadsCFL.from_loss(self.cfl)
+            self.test_cfl_fixed_heads = FixedHeadsCFL.from_loss(self.cfl)
         if not pretrained_weights_deferred():  # else setup() builds them, when they are used
             self.build_metrics()
 
@@ -379,6 +391,9 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
             generator = torch.Generator().manual_seed(VALIDATION_CFL_SEED + batch_idx)
             value = self.cfl(prediction, target, generator=generator)
             self.log(f"{stage}/cfl", value, batch_size=batch_size, sync_dist=True)
+            fixed = self.val_cfl_fixed_heads if stage == "val" else self.test_cfl_fixed_heads
+            fixed.update(prediction, target)
+            self.log(f"{stage}/cfl_fixed_heads", fixed, batch_size=batch_size)
         metrics = self.val_metrics if stage == "val" else self.test_metrics
         metrics.update(prediction, target)
         self.log_dict(metrics, batch_size=batch_size)

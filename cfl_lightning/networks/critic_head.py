@@ -48,10 +48,14 @@ class _BatchedHeads(torch.autograd.Function):
     autocast is on (as ``nn.Linear`` would be). Autograd through the same steps records three
     times as many operators (each a kernel on a GPU), mostly the transposes, reshapes and stack
     selections of the backward pass.
+
+    ``param_grad_from``: the parameters' gradients sum over the images ``b >= param_grad_from``
+    of the batch only (0: all of them; None: no parameter gradients). The features' gradients
+    always come from every image.
     """
 
     @staticmethod
-    def forward(ctx, mlp: bool, layers: int, *tensors):  # type: ignore[override]
+    def forward(ctx, mlp: bool, layers: int, param_grad_from: int | None, *tensors):  # type: ignore[override]
         xs = tensors[:layers]
         params = tensors[layers:]
         device_type = xs[0].device.type
@@ -64,7 +68,7 @@ class _BatchedHeads(torch.autograd.Function):
             hidden = torch.stack(
                 [F.linear(x.transpose(1, 2), w, b) for x, w, b in zip(xs, w1, b1)]
             )  # (L, B, M, D)
-            ctx.mlp, ctx.layers = mlp, layers
+            ctx.mlp, ctx.layers, ctx.param_grad_from = mlp, layers, param_grad_from
             if not mlp:
                 ctx.save_for_backward(*xs, *w1)
                 return hidden
@@ -81,17 +85,24 @@ class _BatchedHeads(torch.autograd.Function):
         layers = ctx.layers
         saved = ctx.saved_tensors
         xs, w1 = saved[:layers], saved[layers : 2 * layers]
-        needs = ctx.needs_input_grad[2:]
+        needs = ctx.needs_input_grad[3:]
         with torch.autocast(device_type=grad.device.type, enabled=False):
             grad = grad if grad.dtype == xs[0].dtype else grad.to(xs[0].dtype)
-            tail: list[torch.Tensor | None] = []
+            start = ctx.param_grad_from
+            params_needed = start is not None and any(needs[layers:])
+            tail: list[torch.Tensor | None] = [None] * (2 * layers if ctx.mlp else 0)
             if ctx.mlp:
                 hidden, w2 = saved[2 * layers :]
                 g = grad.reshape(hidden.shape[0], hidden.shape[1], -1)  # (L, B*M, D)
-                tail = [
-                    *torch.bmm(g.transpose(1, 2), hidden).unbind(0),  # weights (D, D)
-                    *g.sum(1).unbind(0),  # biases
-                ]
+                if params_needed:
+                    g_p, hidden_p = g, hidden
+                    if start:  # rows of images >= start: (L, (B - start) * M, D)
+                        first_row = start * xs[0].shape[-1]
+                        g_p, hidden_p = g[:, first_row:], hidden[:, first_row:]
+                    tail = [
+                        *torch.bmm(g_p.transpose(1, 2), hidden_p).unbind(0),  # weights (D, D)
+                        *g_p.sum(1).unbind(0),  # biases
+                    ]
                 grad_hidden = torch.ops.aten.threshold_backward(torch.bmm(g, w2), hidden, 0)
                 grad = grad_hidden.view((*grad.shape[:-1], -1))
             grads_x: list[torch.Tensor | None] = []
@@ -100,13 +111,19 @@ class _BatchedHeads(torch.autograd.Function):
             for i, (g_l, x, w) in enumerate(zip(grad.unbind(0), xs, w1)):
                 # h = x^T W^T + b: dx^T = dh W, dW = sum over (b, m) of dh^T x^T, db = sum of dh.
                 grads_x.append(torch.matmul(g_l, w).transpose(1, 2) if needs[i] else None)
+                if not params_needed:
+                    grads_w.append(None)
+                    grads_b.append(None)
+                    continue
+                if start:
+                    g_l, x = g_l[start:], x[start:]
                 grads_w.append(torch.einsum("bmd,bcm->dc", g_l, x))
                 grads_b.append(g_l.sum((0, 1)))
         grads = [*grads_w, *grads_b, *tail]
         grads = [
             g if g is None or g.dtype == d else g.to(d) for g, d in zip(grads, ctx.param_dtypes)
         ]
-        return (None, None, *grads_x, *grads)
+        return (None, None, None, *grads_x, *grads)
 
 
 class CriticHeads(nn.ModuleDict):
@@ -124,12 +141,18 @@ class CriticHeads(nn.ModuleDict):
         self.kind = kind
         self.width = max(channels.values()) if kind == "identity" else dim
 
-    def embed_all(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def embed_all(
+        self, features: Sequence[torch.Tensor], param_grad_from: int | None = 0
+    ) -> torch.Tensor:
         """Every layer's head on its feature vectors, stacked: ``L`` tensors ``(B, C_l, M)``
         (feature vectors along the last dimension, layers in this dict's order) -> ``(L, B, M, D)``,
         not normalised. The same values as each head on its own, from one autograd node for all
         layers (see ``_BatchedHeads``). Identity heads pad ``C_l`` with zeros to the widest
         layer's (dot products unchanged).
+
+        ``param_grad_from``: the heads' parameters get gradient only from the images (first
+        dimension of the features) from this index on; default 0: all of them; None: none (the
+        parameters act as constants). The features get gradient from every image.
         """
         heads = list(self.values())
         if len(features) != len(heads):
@@ -141,7 +164,14 @@ class CriticHeads(nn.ModuleDict):
             return torch.stack(padded).transpose(-1, -2)
         if self.kind == "linear":
             params = [h.weight for h in heads] + [h.bias for h in heads]
-            return _BatchedHeads.apply(False, len(heads), *features, *params)
-        params = [h[0].weight for h in heads] + [h[0].bias for h in heads]
-        params += [h[2].weight for h in heads] + [h[2].bias for h in heads]
-        return _BatchedHeads.apply(True, len(heads), *features, *params)
+        else:
+            params = [h[0].weight for h in heads] + [h[0].bias for h in heads]
+            params += [h[2].weight for h in heads] + [h[2].bias for h in heads]
+        if param_grad_from is not None and not 0 <= param_grad_from <= features[0].shape[0]:
+            raise ValueError(
+                f"param_grad_from: expected None or an image index in [0, "
+                f"{features[0].shape[0]}], got {param_grad_from}"
+            )
+        return _BatchedHeads.apply(
+            self.kind == "mlp", len(heads), param_grad_from, *features, *params
+        )

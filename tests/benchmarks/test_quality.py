@@ -24,18 +24,18 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     args = ["--quick", "--tasks", "textures", "--out-dir", str(tmp_path)]
     assert quality.main([*args, "--json", str(tmp_path / "q.json")]) == 0
     table = (tmp_path / "quality.md").read_text()
-    for recipe in ("| l1 |", "| vgg |", "| cfl |", "| cfl-id |"):
+    for recipe in ("| l1 |", "| vgg |", "| cfl |", "| cfl-id |", "| cfl-tv |"):
         assert recipe in table
     assert "## Targets" in table
     assert (tmp_path / "quality.png").stat().st_size > 1000
     payload = json.loads((tmp_path / "q.json").read_text())
-    assert [r["recipe"] for r in payload["runs"]] == ["l1", "vgg", "cfl", "cfl-id"]
+    assert [r["recipe"] for r in payload["runs"]] == ["l1", "vgg", "cfl", "cfl-id", "cfl-tv"]
     assert all(r["steps"] == 3 for r in payload["runs"])
     first = {r["recipe"]: r["patch_swd"] for r in payload["runs"]}
     capsys.readouterr()
 
     assert quality.main([*args, "--resume", "--json", str(tmp_path / "r.json")]) == 0
-    assert capsys.readouterr().out.count("(saved)") == 4
+    assert capsys.readouterr().out.count("(saved)") == 5
     resumed = json.loads((tmp_path / "r.json").read_text())
     assert {r["recipe"]: r["patch_swd"] for r in resumed["runs"]} == first
 

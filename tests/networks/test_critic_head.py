@@ -56,7 +56,7 @@ def test_embed_all_gradcheck_inputs_and_parameters(kind):
         def with_param(value, i=i):
             replaced = list(ordered)
             replaced[i] = value
-            return _BatchedHeads.apply(kind == "mlp", len(xs), *xs, *replaced)
+            return _BatchedHeads.apply(kind == "mlp", len(xs), 0, *xs, *replaced)
 
         assert torch.autograd.gradcheck(with_param, (ordered[i],))
 
@@ -77,3 +77,42 @@ def test_embed_all_under_bfloat16_autocast_matches_each_head():
 def test_heads_kind_is_checked():
     with pytest.raises(ValueError, match="head: expected one of"):
         CriticHeads("transformer", CHANNELS)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "linear"])
+@pytest.mark.parametrize("start", [None, 0, 1, 2])
+def test_param_grad_from_limits_parameter_gradients_to_later_images(kind, start):
+    torch.manual_seed(2)
+    heads = CriticHeads(kind, CHANNELS, dim=4).double()
+    xs = features(torch.float64, seed=3)  # batch of 2 images
+    out = heads.embed_all(xs, param_grad_from=start)
+    expected = one_by_one(heads, xs)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn_like(out)
+    params = list(heads.parameters())
+    (out * weights).sum().backward()
+    # Reference: the same sum with the parameters as constants for images before ``start``.
+    first = 2 if start is None else start
+    with torch.no_grad():
+        constant = one_by_one(heads, [x[:first] for x in xs])
+    reference = (constant * weights[:, :first]).sum()
+    if first < 2:
+        reference = (
+            reference + (one_by_one(heads, [x[first:] for x in xs]) * weights[:, first:]).sum()
+        )
+    if start is None or start == 2:
+        assert all(p.grad is None or not p.grad.any() for p in params)
+    else:
+        for p, g in zip(params, torch.autograd.grad(reference, params)):
+            torch.testing.assert_close(p.grad, g)
+    x_grads = torch.autograd.grad((expected * weights).sum(), xs)
+    for x, g in zip(xs, x_grads):
+        torch.testing.assert_close(x.grad, g)
+
+
+def test_param_grad_from_is_checked():
+    heads = CriticHeads("mlp", CHANNELS, dim=4)
+    with pytest.raises(
+        ValueError, match=r"param_grad_from: expected None or an image index in \[0, 2\], got 3"
+    ):
+        heads.embed_all(features(), param_grad_from=3)
