@@ -12,7 +12,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from quality_eval import HeldOutEvaluator
+from quality_eval import EVAL_VERSION, HeldOutEvaluator
 from quality_tasks import Recipe, make_module, photo_sr_datamodule, textures_datamodule
 
 
@@ -85,6 +85,7 @@ def train_and_evaluate(
         "recipe": recipe.name,
         "settings": recipe.describe(),
         "seed": seed,
+        "eval_version": EVAL_VERSION,
         "steps": int(trainer.global_step),
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - start,

@@ -38,3 +38,18 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     assert capsys.readouterr().out.count("(saved)") == 4
     resumed = json.loads((tmp_path / "r.json").read_text())
     assert {r["recipe"]: r["patch_swd"] for r in resumed["runs"]} == first
+    # Scores: the primary (reference-normalised) and the per-set PatchSWD, no joint one.
+    assert all(r["patch_swd_per_set"] > 0 and "patch_swd_joint" not in r for r in payload["runs"])
+    assert "PatchSWD per-set x1e3" in table
+
+    # A run saved before the scores changed meaning is trained and scored again, not reused.
+    saved = sorted((tmp_path / "runs" / "main").glob("*.json"))
+    assert len(saved) == 4
+    record = json.loads(saved[0].read_text())
+    record["eval_version"] = 1
+    saved[0].write_text(json.dumps(record))
+    capsys.readouterr()
+    assert quality.main([*args, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(saved)") == 3 and out.count("(saved with other scores, rerun)") == 1
+    assert json.loads(saved[0].read_text())["eval_version"] == quality.EVAL_VERSION
