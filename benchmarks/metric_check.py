@@ -38,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -126,9 +127,10 @@ def score(
     target: torch.Tensor,
     options: dict[str, dict] | None = None,
     batch_size: int = 32,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Every offline metric of ``preds`` against ``target`` (PatchSWD x1000), through the
-    package's ``quality_metrics`` collection, fed in batches."""
+    package's ``quality_metrics`` collection, fed in batches; ``"patch_swd_levels"``: the primary
+    PatchSWD's per-level values (x1000, finest first)."""
     metrics = quality_metrics(list(OFFLINE_METRICS), options=options)
     for start in range(0, len(target), batch_size):
         stop = start + batch_size
@@ -136,40 +138,51 @@ def score(
     values = {name: float(value) for name, value in metrics.compute().items()}
     for name in ("patch_swd", "patch_swd_per_set"):
         values[name] *= SWD_SCALE
+    levels = metrics["patch_swd"].compute_levels() * SWD_SCALE
+    values["patch_swd_levels"] = [float(v) for v in levels]
     return values
 
 
 def ladder_scores(
-    clean: torch.Tensor, other: torch.Tensor, options: dict[str, dict] | None = None
-) -> dict[str, dict[str, float]]:
+    clean: torch.Tensor,
+    other: torch.Tensor,
+    options: dict[str, dict] | None = None,
+    strongest_only: bool = False,
+) -> dict[str, dict[str, Any]]:
     """``{row: {metric: value}}``: ``"floor"`` (``other`` against ``clean``) then one row per
-    ladder level, e.g. ``"blur@2"``, each scored against ``clean``."""
+    ladder level (only the strongest if ``strongest_only``), e.g. ``"blur@2"``, each scored
+    against ``clean``."""
     rows = {"floor": score(other, clean, options)}
     for name, distort, _, levels in LADDERS:
-        for level in levels:
+        for level in levels[-1:] if strongest_only else levels:
             rows[f"{name}@{level:g}"] = score(distort(clean, level), clean, options)
     return rows
 
 
-def verdicts(rows: dict[str, dict[str, float]]) -> dict[str, dict]:
-    """Per metric: ``monotone`` (badness rises strictly along every ladder), the ladders that do
-    not, ``ratios`` ``{ladder: strongest badness / floor badness}`` and ``passed``."""
+def verdicts(rows: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    """Per metric: ``monotone`` (badness rises strictly along every ladder; None when only the
+    strongest levels were scored), the ladders that do not, ``ratios`` ``{ladder: strongest
+    badness / floor badness}`` and ``passed`` (None without the whole ladders)."""
     results = {}
     for metric in OFFLINE_METRICS:
         floor = badness(metric, rows["floor"][metric])
         not_monotone, ratios = [], {}
         for name, _, _, levels in LADDERS:
-            values = [badness(metric, rows[f"{name}@{level:g}"][metric]) for level in levels]
-            if not (values[0] > 0 and all(a < b for a, b in itertools.pairwise(values))):
-                not_monotone.append(name)
+            keys = [f"{name}@{level:g}" for level in levels if f"{name}@{level:g}" in rows]
+            values = [badness(metric, rows[key][metric]) for key in keys]
+            if len(values) < len(levels):
+                not_monotone = None
+            elif not (values[0] > 0 and all(a < b for a, b in itertools.pairwise(values))):
+                not_monotone.append(name)  # type: ignore[union-attr]
             ratios[name] = values[-1] / floor if floor > 0 else math.inf
         weak = [name for name, ratio in ratios.items() if not ratio >= FLOOR_FACTOR]
+        monotone = None if not_monotone is None else not not_monotone
         results[metric] = {
-            "monotone": not not_monotone,
+            "monotone": monotone,
             "not_monotone": not_monotone,
             "ratios": ratios,
             "below_floor_factor": weak,
-            "passed": not not_monotone and not weak,
+            "passed": None if monotone is None else monotone and not weak,
         }
     return results
 
@@ -193,16 +206,36 @@ def verdict_table(results: dict[str, dict]) -> str:
     head.append("verdict")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for metric, result in results.items():
-        monotone = "yes" if result["monotone"] else "no: " + ", ".join(result["not_monotone"])
+        if result["monotone"] is None:
+            monotone = "(strongest levels only)"
+        else:
+            monotone = "yes" if result["monotone"] else "no: " + ", ".join(result["not_monotone"])
         cells = [metric, BADNESS_NOTE[metric], monotone]
         for name in ladders:
             ratio = result["ratios"][name]
             text = f"{ratio:.1f}x" if ratio < 100 else f"{ratio:.3g}x".replace("infx", "inf")
             cells.append(text if ratio >= FLOOR_FACTOR else f"**{text}**")
-        cells.append("**pass**" if result["passed"] else "fail")
+        cells.append({True: "**pass**", False: "fail", None: "-"}[result["passed"]])
         lines.append("| " + " | ".join(cells) + " |")
     for metric in PRETRAINED_METRICS:
         lines.append(f"| {metric} | n/a, needs pretrained weights |" + " |" * (len(head) - 2))
+    return "\n".join(lines)
+
+
+def levels_table(rows: dict[str, dict[str, Any]]) -> str:
+    """The primary PatchSWD per pyramid level (finest first) for the floor and the strongest
+    level of each ladder, with each level's ratio to the floor's same level."""
+    floor = rows["floor"]["patch_swd_levels"]
+    head = ["row", *(f"level {i} x1e3 (/ floor)" for i in range(len(floor))), "mean x1e3"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    strongest = [f"{name}@{levels[-1]:g}" for name, _, _, levels in LADDERS]
+    for row in ("floor", *strongest):
+        values = rows[row]["patch_swd_levels"]
+        cells = [row if row != "floor" else "**floor**"]
+        cells += [f"{v:.1f}" if row == "floor" else f"{v:.1f} ({v / f:.1f}x)"
+                  for v, f in zip(values, floor)]  # fmt: skip
+        cells.append(f"{rows[row]['patch_swd']:.1f}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -238,6 +271,10 @@ def report(
             values_table(rows),
             "",
             verdict_table(results),
+            "",
+            "Primary PatchSWD per pyramid level (finest first), strongest level of each ladder:",
+            "",
+            levels_table(rows),
         ]
     return "\n".join(lines) + "\n"
 
@@ -249,6 +286,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report path")
     parser.add_argument("--photo-root", type=Path, default=None, help="reuse written photo tiles")
     parser.add_argument("--quick", action="store_true", help="4 targets, cheap PatchSWD (tests)")
+    parser.add_argument("--patch-size", type=int, default=None, help="both PatchSWDs (default 7)")
+    parser.add_argument(
+        "--num-levels", type=int, default=None, help="both PatchSWDs (default auto)"
+    )
+    parser.add_argument(
+        "--strongest-only", action="store_true", help="floor and strongest levels only (cheaper)"
+    )
     return parser.parse_args(argv)
 
 
@@ -257,10 +301,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[dict, dict]]:
     args = parse_args(argv)
     torch.manual_seed(0)
     count = 4 if args.quick else args.images
-    options = None
+    swd: dict[str, Any] = {}
     if args.quick:
-        cheap = {"num_projections": 32, "num_repeats": 1, "patches_per_image": 32}
-        options = {"patch_swd": cheap, "patch_swd_per_set": cheap}
+        swd.update(num_projections=32, num_repeats=1, patches_per_image=32)
+    if args.patch_size is not None:
+        swd["patch_size"] = args.patch_size
+    if args.num_levels is not None:
+        swd["num_levels"] = args.num_levels
+    options = {"patch_swd": swd, "patch_swd_per_set": swd}
     start = time.perf_counter()
     tables, sizes = {}, {}
     for task in args.tasks:
@@ -269,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[dict, dict]]:
         else:
             clean, other = photo_targets(count, args.photo_root)
         sizes[task] = len(clean)
-        rows = ladder_scores(clean, other, options)
+        rows = ladder_scores(clean, other, options, args.strongest_only)
         tables[task] = (rows, verdicts(rows))
         print(f"[{time.perf_counter() - start:.0f}s] {task}: {len(clean)} targets", flush=True)
     text = report(tables, sizes, argv, time.perf_counter() - start)

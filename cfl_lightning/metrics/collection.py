@@ -42,12 +42,13 @@ def build_quality_metric(
 
     ``psnr``: mean per-image PSNR (dB) and ``ssim``: SSIM, both of torchmetrics on images mapped
     to ``[0, 1]``. ``patch_swd``: :class:`PatchSWD` with both sets normalised by the targets'
-    statistics (the primary realism metric: it rises along every distortion ladder of
-    ``benchmarks/metric_check.py``, blur and greyness included); ``patch_swd_per_set``: Karras et
-    al.'s per-set normalisation (blind to per-channel gain and offset, so it barely sees blur or
-    desaturation; kept for comparison with the literature); the normalisation is fixed by the
-    name. ``fid``/``kid`` use ``inception_weights_path`` (see :class:`FID`); they and ``lpips``
-    warn and compute NaN when their weights are unavailable.
+    statistics (the primary realism metric: it rises monotonically along every distortion ladder
+    of ``benchmarks/metric_check.py`` and sees blur, greyness and colour casts);
+    ``patch_swd_per_set``: Karras et al.'s per-set normalisation (blind to per-channel gain and
+    offset, so it barely sees blur, desaturation or a colour cast; kept for comparison with the
+    literature); the normalisation is fixed by the name. ``fid``/``kid`` use
+    ``inception_weights_path`` (see :class:`FID`); they and ``lpips`` warn and compute NaN when
+    their weights are unavailable.
     """
     if name == "psnr":
         inner = PeakSignalNoiseRatio(**{"data_range": 1.0, "dim": (1, 2, 3), **options})

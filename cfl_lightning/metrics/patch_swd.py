@@ -106,9 +106,10 @@ class PatchSWD(Metric):
             ``"reference"`` (default): the targets' only, so every prediction set is measured in
             the same units and a loss of contrast, colour or sharpness (less band energy) counts;
             not symmetric in ``preds`` and ``target``. ``"per_set"`` (Karras et al.): each set by
-            its own statistics, so per-channel offsets and gains are ignored (a blurred or greyer
-            copy scores close to 0). ``"joint"``: statistics of both sets together (symmetric,
-            but the units depend on the predictions).
+            its own statistics, so per-channel offsets and gains are ignored and blur, greyness
+            and colour casts move it far less (``benchmarks/results/metric_check.md``).
+            ``"joint"``: statistics of both sets together (symmetric, but the units depend on
+            the predictions).
         kwargs: torchmetrics ``Metric`` options (e.g. ``compute_on_cpu``).
     """
 

@@ -42,10 +42,15 @@ def test_quick_run_writes_floor_every_ladder_and_verdicts(modules, tmp_path, cap
     for task, title in (("textures", "Synthetic textures"), ("photo_sr", "Photo SR")):
         section = text.split(f"## {title}")[1].split("\n## ")[0]
         assert "4 targets" in section.splitlines()[0]
-        assert section.count("| **floor** |") == 1
+        values_table, rest = section.split("| metric |")
+        assert values_table.count("| **floor** |") == 1
         for name, _, _, levels in distortions.LADDERS:
             for level in levels:
-                assert section.count(f"| {name}@{level:g} |") == 1
+                assert values_table.count(f"| {name}@{level:g} |") == 1
+        levels_table = rest.split("per pyramid level")[1]  # floor + strongest levels, per level
+        assert "| **floor** |" in levels_table and "level 1 x1e3" in levels_table
+        for name, _, _, levels in distortions.LADDERS:
+            assert f"| {name}@{levels[-1]:g} |" in levels_table
         header = next(line for line in section.splitlines() if line.startswith("| distortion"))
         for column in ("PatchSWD ref.-norm.", "PatchSWD per-set", "PSNR", "SSIM", "sharpness"):
             assert column in header
@@ -76,6 +81,12 @@ def test_verdict_rule(modules):
     result = metric_check.verdicts(table)["patch_swd"]
     assert result["not_monotone"] == ["blur"] and result["below_floor_factor"] == ["jpeg"]
     assert not result["passed"]
+    # Only the strongest levels scored (--strongest-only): ratios, but no monotonicity verdict.
+    kept = {"floor", *(f"{name}@{levels[-1]:g}" for name, _, _, levels in distortions.LADDERS)}
+    strongest = {row: values for row, values in table.items() if row in kept}
+    result = metric_check.verdicts(strongest)["patch_swd"]
+    assert result["monotone"] is None and result["passed"] is None
+    assert result["below_floor_factor"] == ["jpeg"]
     assert metric_check.badness("psnr", 20.0) == pytest.approx(0.01)
     assert metric_check.badness("sharpness", 0.5) == pytest.approx(math.log(2))
     assert metric_check.badness("colorfulness", 0.0) == math.inf
