@@ -1,6 +1,6 @@
 """Which quality metrics see which distortions: distortion ladders on held-out targets (issue 13).
 
-    OMP_NUM_THREADS=1 python benchmarks/metric_check.py            # both tasks, ~128 targets each
+    OMP_NUM_THREADS=1 python benchmarks/metric_check.py --images 96  # ~16 min on 2 CPU cores
     python benchmarks/metric_check.py --quick --out /tmp/check.md  # tiny data, seconds (tests)
 
 For each benchmark task (``quality_tasks``: the synthetic textures test split, and the 64x64 test
@@ -282,7 +282,9 @@ def report(
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=tuple(TASK_TITLES), default=list(TASK_TITLES))
-    parser.add_argument("--images", type=int, default=128, help="targets A per task (and B)")
+    parser.add_argument(
+        "--images", type=int, default=96, help="targets A (and B) per task; photos: at most 41"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report path")
     parser.add_argument("--photo-root", type=Path, default=None, help="reuse written photo tiles")
     parser.add_argument("--quick", action="store_true", help="4 targets, cheap PatchSWD (tests)")
