@@ -20,10 +20,12 @@ Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP cri
 (CFL with identity heads, no critic) and ``cfl-tv`` (the MLP critic trained on two views of the
 target only, ``critic="target_views"``); with ``--gan`` each again with a GAN and feature matching.
 
-Scores (``quality_eval``): PatchSWD (x1000), sharpness and colourfulness ratios (1 is ideal),
-PSNR, SSIM, and the value of L1, of the VGG loss and of CFL with identity heads on the held-out
-predictions. Each recipe is repeated over ``--seeds``; tables give mean ± std and the min-max
-range; a comparison is claimed only when the seeds' ranges do not overlap.
+Scores (``quality_eval``, through ``cfl_lightning.metrics.quality_metrics``): PatchSWD (x1000;
+primary: normalised by the targets' statistics, validated by ``metric_check.py``; secondary: Karras'
+per-set normalisation), sharpness and colourfulness ratios (1 is ideal), PSNR, SSIM, and the value
+of L1, of the VGG loss and of CFL with identity heads on the held-out predictions. Each recipe is
+repeated over ``--seeds``; tables give mean ± std and the min-max range; a comparison is claimed
+only when the seeds' ranges do not overlap.
 
 Writes ``quality.md`` and ``quality.png`` (or ``quality_ablation.md`` and ``.png``) in ``--out-dir``
 (default ``benchmarks/results``), and ``--json PATH``.
@@ -47,7 +49,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality_eval import HeldOutEvaluator
+from quality_eval import EVAL_VERSION, HeldOutEvaluator
 from quality_report import (
     check_targets,
     comparison_figure,
@@ -187,15 +189,20 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
                 for recipe in recipes:
                     saved = _run_path(args, task, recipe.name, seed)
                     weights = saved.with_suffix(".generator.pt")
+                    record = None
                     if args.resume and saved.with_suffix(".json").exists():
                         record, kept = _load_run(saved)
-                        if args.rescore and weights.exists():
+                        stale = record.get("eval_version") != EVAL_VERSION
+                        if (args.rescore or stale) and weights.exists():
                             record, kept = rescore(record, recipe, settings, evaluator, weights)
                             _save_run(saved, record, kept)
                             print("(rescored) " + _one_line(record), flush=True)
+                        elif stale:
+                            print(f"(saved with other scores, rerun) {saved.name}", flush=True)
+                            record = None
                         else:
                             print("(saved) " + _one_line(record), flush=True)
-                    else:
+                    if record is None:
                         record, kept = train_and_evaluate(
                             task, recipe, seed, settings, evaluator, save_generator=weights
                         )
@@ -226,7 +233,8 @@ def _load_run(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _one_line(record: dict[str, Any]) -> str:
-    keys = ("patch_swd", "sharpness", "colorfulness", "psnr", "ssim", "train_seconds")
+    keys = ("patch_swd", "patch_swd_per_set", "sharpness", "colorfulness", "psnr", "ssim")
+    keys += ("train_seconds",)
     values = " ".join(f"{k}={record[k]:.3g}" for k in keys)
     return f"[{record['task']}] {record['recipe']} seed={record['seed']}: {values}"
 
@@ -278,7 +286,10 @@ def write_markdown(
         f"- Photos: train on {', '.join(TRAIN_PHOTOS)}; test on {', '.join(TEST_PHOTOS)} "
         "(scikit-image).",
         "",
-        "Cells: mean ± std over seeds. PatchSWD: lower is better; sharpness and colourfulness are "
+        "Cells: mean ± std over seeds. PatchSWD (lower is better): primary with both sets "
+        "normalised by the targets' statistics (it rises along every distortion ladder of "
+        "metric_check.md); per-set (Karras et al.) ignores per-channel gain and offset, so it "
+        "barely sees blur or greyness. Sharpness and colourfulness are "
         "prediction / ground truth (1 is ideal, < 1 blurrier or greyer, > 1 noisier or more "
         "saturated). L1, VGG loss and CFL (id. heads) are loss values on the held-out "
         "predictions, with extractors fixed across runs. A difference is claimed only when the "

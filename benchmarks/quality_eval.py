@@ -1,11 +1,13 @@
 """Held-out evaluation of a trained module: quality metrics and the value of every loss.
 
-Metrics (``cfl_lightning.metrics``): PatchSWD (x1000, as Karras et al. report it; also with joint
-normalisation, which unlike Karras' per-set one penalises blur), SharpnessRatio,
-ColorfulnessRatio, PSNR (dB), SSIM. Loss values on the same predictions, with extractors that are
-the same for every run (seeded ``EVAL_SEED``, independent of the run's own losses): pixel L1, the
-VGG perceptual loss (random VGG19), and CFL with identity heads (no trained critic, so the value is
-comparable between runs; fixed patch locations per batch).
+Metrics, all computed by ``cfl_lightning.metrics.quality_metrics`` as in the modules' validation:
+``patch_swd`` (PatchSWD x1000, both sets normalised by the targets' statistics: the primary realism
+metric, validated by ``metric_check.py``), ``patch_swd_per_set`` (x1000, Karras et al.'s per-set
+normalisation, which barely sees blur or greyness: secondary, for comparison), SharpnessRatio,
+ColorfulnessRatio, PSNR (dB, mean over images), SSIM. Loss values on the same predictions, with
+extractors that are the same for every run (seeded ``EVAL_SEED``, independent of the run's own
+losses): pixel L1, the VGG perceptual loss (random VGG19), and CFL with identity heads (no trained
+critic, so the value is comparable between runs; fixed patch locations per batch).
 """
 
 from __future__ import annotations
@@ -13,11 +15,15 @@ from __future__ import annotations
 import torch
 
 from cfl_lightning.losses import PERCEPTUAL_LAYERS, ContrastiveFeatureLoss, PerceptualLoss
-from cfl_lightning.metrics import PatchSWD, quality_metrics
+from cfl_lightning.metrics import quality_metrics
 from cfl_lightning.modules import ImagePredictionModule
 from cfl_lightning.networks import DEFAULT_CFL_LAYERS, VGG19Features
 
-METRICS = ("patch_swd", "sharpness", "colorfulness", "psnr", "ssim")  # + "patch_swd_joint"
+METRICS = ("patch_swd", "patch_swd_per_set", "sharpness", "colorfulness", "psnr", "ssim")
+SWD_METRICS = ("patch_swd", "patch_swd_per_set")
+# Bumped when a score changes meaning; runs saved with another version are not reused (2: patch_swd
+# is reference-normalised, patch_swd_per_set is Karras', patch_swd_joint is gone).
+EVAL_VERSION = 2
 LOSS_VALUES = ("loss_l1", "loss_vgg", "loss_cfl_id")
 EVAL_SEED = 1234
 SWD_SCALE = 1000.0
@@ -26,17 +32,16 @@ SWD_SCALE = 1000.0
 class HeldOutEvaluator:
     """Scores predictions against targets; one instance is reused for every run on a device.
 
-    ``swd_repeats``: PatchSWD's ``num_repeats`` (default: the metric's, 4); 1 is 4x cheaper (the
-    sort of every projected patch set dominates the evaluation on a CPU) with a noisier value.
+    ``swd_repeats``: both PatchSWDs' ``num_repeats`` (default: the metric's, 4); 1 is 4x cheaper
+    (the sort of every projected patch set dominates the evaluation on a CPU), noisier.
     """
 
     def __init__(self, device: torch.device, swd_repeats: int | None = None) -> None:
         self.device = device
-        options = {} if swd_repeats is None else {"patch_swd": {"num_repeats": swd_repeats}}
+        options = {}
+        if swd_repeats is not None:
+            options = {name: {"num_repeats": swd_repeats} for name in SWD_METRICS}
         self.metrics = quality_metrics(list(METRICS), options=options).to(device)
-        # Karras' per-set normalisation rescales each set's band energy away, so it barely sees
-        # blur or greyness; joint normalisation (one statistic for both sets) does.
-        self.swd_joint = PatchSWD(normalization="joint", num_repeats=1).to(device)
         vgg = VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=EVAL_SEED)
         self.perceptual = PerceptualLoss(extractor=vgg).to(device)
         self.cfl_identity = ContrastiveFeatureLoss(
@@ -55,7 +60,6 @@ class HeldOutEvaluator:
         """
         module = module.to(self.device).eval()
         self.metrics.reset()
-        self.swd_joint.reset()
         sums = dict.fromkeys(LOSS_VALUES, 0.0)
         count = 0
         total = len(loader.dataset)  # type: ignore[arg-type]
@@ -67,7 +71,6 @@ class HeldOutEvaluator:
             prediction = module.generate(generator_input, target).float().clamp(-1, 1)
             target = target.float()
             self.metrics.update(prediction, target)
-            self.swd_joint.update(prediction, target)
             n = target.shape[0]
             locations = torch.Generator().manual_seed(EVAL_SEED + batch_index)
             sums["loss_l1"] += n * (prediction - target).abs().mean().item()
@@ -81,8 +84,8 @@ class HeldOutEvaluator:
                 samples["target"].append(target[picked].cpu())
             count += n
         scores = {name: float(value) for name, value in self.metrics.compute().items()}
-        scores["patch_swd"] *= SWD_SCALE
-        scores["patch_swd_joint"] = float(self.swd_joint.compute()) * SWD_SCALE
+        for name in SWD_METRICS:
+            scores[name] *= SWD_SCALE
         scores.update({name: total / count for name, total in sums.items()})
         kept = {name: torch.cat(images) for name, images in samples.items()}
         return scores, kept

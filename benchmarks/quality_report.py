@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 # (key, column title, format) of the table columns.
 COLUMNS = (
-    ("patch_swd", "PatchSWD x1e3 (lower)", ".1f"),
-    ("patch_swd_joint", "PatchSWD joint-norm. x1e3", ".0f"),
+    ("patch_swd", "PatchSWD x1e3 (lower; primary, ref.-norm.)", ".1f"),
+    ("patch_swd_per_set", "PatchSWD per-set x1e3", ".1f"),
     ("sharpness", "sharpness (1)", ".2f"),
     ("colorfulness", "colourfulness (1)", ".2f"),
     ("psnr", "PSNR dB", ".2f"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from quality_eval import HeldOutEvaluator
+from quality_eval import EVAL_VERSION, HeldOutEvaluator
 from quality_tasks import Recipe, make_module, photo_sr_datamodule, textures_datamodule
 
 
@@ -91,6 +91,7 @@ def train_and_evaluate(
         "recipe": recipe.name,
         "settings": recipe.describe(),
         "seed": seed,
+        "eval_version": EVAL_VERSION,
         "steps": int(trainer.global_step),
         "train_seconds": train_seconds,
         "eval_seconds": time.perf_counter() - start,
@@ -119,4 +120,5 @@ def rescore(
     datamodule.setup("test")
     start = time.perf_counter()
     scores, samples = evaluator.evaluate(module, datamodule.test_dataloader(), keep)
-    return {**record, "eval_seconds": time.perf_counter() - start, **scores}, samples
+    seconds = time.perf_counter() - start
+    return {**record, "eval_seconds": seconds, **scores, "eval_version": EVAL_VERSION}, samples

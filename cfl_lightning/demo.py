@@ -15,15 +15,21 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torchmetrics.image import PeakSignalNoiseRatio
 from torchvision.utils import make_grid, save_image
 
 from cfl_lightning.cli import build_cli
-from cfl_lightning.metrics import ColorfulnessRatio, PatchSWD, SharpnessRatio
+from cfl_lightning.metrics import quality_metrics
 from cfl_lightning.modules import ImagePredictionModule
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 RUNS = {"L1": "quickstart_l1.yaml", "CFL": "quickstart.yaml"}
+# Table column -> metric of ``quality_metrics`` (the functions validation and the benchmark use).
+METRICS = {
+    "PSNR": "psnr",
+    "PatchSWD": "patch_swd",
+    "Sharpness": "sharpness",
+    "Colourfulness": "colorfulness",
+}
 
 
 def train(config: Path, root: Path, overrides: list[str]) -> tuple[ImagePredictionModule, object]:
@@ -36,31 +42,29 @@ def train(config: Path, root: Path, overrides: list[str]) -> tuple[ImagePredicti
 
 @torch.no_grad()
 def evaluate(model: ImagePredictionModule, datamodule: object) -> tuple[dict, dict]:
-    """Test-split metrics and the first batch of (input view, prediction, target)."""
+    """Test-split metrics and the first batch of (input view, prediction, target).
+
+    Metrics: mean per-image L1, and :data:`METRICS` through :func:`quality_metrics` (PSNR is the
+    mean of per-image values, as ``val/psnr``; PatchSWD is the reference-normalised one).
+    """
     model.eval()
-    metrics = {
-        "L1": [],
-        "PSNR": PeakSignalNoiseRatio(data_range=2.0),
-        "PatchSWD": PatchSWD(),
-        "Sharpness": SharpnessRatio(),
-        "Colourfulness": ColorfulnessRatio(),
-    }
+    metrics = quality_metrics(list(METRICS.values()))
+    l1: list[torch.Tensor] = []
     shown: dict[str, torch.Tensor] = {}
     for batch in datamodule.test_dataloader():  # type: ignore[attr-defined]
         generator_input, target = model.prepare_batch(batch)
         prediction = model.generate(generator_input, target).float().clamp(-1, 1)
-        metrics["L1"].append(F.l1_loss(prediction, target, reduction="none").mean((1, 2, 3)))
-        for name, metric in metrics.items():
-            if name != "L1":
-                metric.update(prediction, target)
+        l1.append(F.l1_loss(prediction, target.float(), reduction="none").mean((1, 2, 3)))
+        metrics.update(prediction, target.float())
         if not shown:
             shown = {
                 "input": model.visualize_input(generator_input, target),
                 "prediction": prediction,
                 "target": target,
             }
-    values = {"L1": float(torch.cat(metrics["L1"]).mean())}
-    values.update({k: float(m.compute()) for k, m in metrics.items() if k != "L1"})
+    computed = metrics.compute()
+    values = {"L1": float(torch.cat(l1).mean())}
+    values.update({column: float(computed[name]) for column, name in METRICS.items()})
     return values, shown
 
 

@@ -16,7 +16,19 @@ from cfl_lightning.metrics.lpips import LPIPS
 from cfl_lightning.metrics.patch_swd import PatchSWD
 from cfl_lightning.metrics.sharpness import SharpnessRatio
 
-QUALITY_METRICS = ("psnr", "ssim", "patch_swd", "sharpness", "colorfulness", "fid", "kid", "lpips")
+QUALITY_METRICS = (
+    "psnr",
+    "ssim",
+    "patch_swd",
+    "patch_swd_per_set",
+    "sharpness",
+    "colorfulness",
+    "fid",
+    "kid",
+    "lpips",
+)
+# The PatchSWD normalisation each name stands for (fixed: the name says what is measured).
+PATCH_SWD_NORMALIZATION = {"patch_swd": "reference", "patch_swd_per_set": "per_set"}
 
 
 def build_quality_metric(
@@ -29,8 +41,14 @@ def build_quality_metric(
     ``(B, 3, H, W)`` floats in ``input_range``; ``options`` go to its constructor.
 
     ``psnr``: mean per-image PSNR (dB) and ``ssim``: SSIM, both of torchmetrics on images mapped
-    to ``[0, 1]``. ``fid``/``kid`` use ``inception_weights_path`` (see :class:`FID`); they and
-    ``lpips`` warn and compute NaN when their weights are unavailable.
+    to ``[0, 1]``. ``patch_swd``: :class:`PatchSWD` with both sets normalised by the targets'
+    statistics (the primary realism metric: it rises monotonically along every distortion ladder
+    of ``benchmarks/metric_check.py`` and sees blur, greyness and colour casts);
+    ``patch_swd_per_set``: Karras et al.'s per-set normalisation (blind to per-channel gain and
+    offset, so it barely sees blur, desaturation or a colour cast; kept for comparison with the
+    literature); the normalisation is fixed by the name. ``fid``/``kid`` use
+    ``inception_weights_path`` (see :class:`FID`); they and ``lpips`` warn and compute NaN when
+    their weights are unavailable.
     """
     if name == "psnr":
         inner = PeakSignalNoiseRatio(**{"data_range": 1.0, "dim": (1, 2, 3), **options})
@@ -40,8 +58,17 @@ def build_quality_metric(
         return UnitRangeInput(inner, input_range)
     if name in ("fid", "kid"):
         options = {"weights_path": inception_weights_path, **options}
+    if name in PATCH_SWD_NORMALIZATION:
+        expected = PATCH_SWD_NORMALIZATION[name]
+        if options.get("normalization", expected) != expected:
+            raise ValueError(
+                f"options: {name!r} is PatchSWD with normalization={expected!r}, got "
+                f"normalization={options['normalization']!r}; use the metric whose name says it"
+            )
+        options = {**options, "normalization": expected}
     classes = {
         "patch_swd": PatchSWD,
+        "patch_swd_per_set": PatchSWD,
         "sharpness": SharpnessRatio,
         "colorfulness": ColorfulnessRatio,
         "fid": FID,

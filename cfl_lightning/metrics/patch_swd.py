@@ -11,7 +11,7 @@ from torchmetrics.utilities import dim_zero_cat
 from cfl_lightning.metrics.inputs import check_image_batches, check_input_range, to_unit_interval
 from cfl_lightning.metrics.pyramid import laplacian_pyramid
 
-NORMALIZATIONS = ("per_set", "joint")
+NORMALIZATIONS = ("reference", "per_set", "joint")
 
 
 def sliced_wasserstein_distance(
@@ -34,14 +34,32 @@ def sliced_wasserstein_distance(
     return (projected_a - projected_b).abs().mean()
 
 
-def normalize_descriptors(descriptors: torch.Tensor, channels: int) -> torch.Tensor:
-    """Zero mean, unit (population) std per colour channel over all patches and pixels.
+def channel_statistics(
+    descriptors: torch.Tensor, channels: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and population std per colour channel over all patches and pixels.
 
     ``descriptors``: ``(N, channels * k * k)`` flattened in ``(channel, row, column)`` order.
+    Returns two ``(1, channels, 1)`` tensors; the std is clamped to at least 1e-8.
     """
     grouped = descriptors.reshape(descriptors.shape[0], channels, -1)
     mean = grouped.mean(dim=(0, 2), keepdim=True)
     std = grouped.std(dim=(0, 2), keepdim=True, correction=0).clamp_min(1e-8)
+    return mean, std
+
+
+def normalize_descriptors(
+    descriptors: torch.Tensor, channels: int, statistics_of: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Subtract the per-channel mean and divide by the per-channel std of ``statistics_of``
+    (default: ``descriptors`` itself, which then get zero mean and unit std per channel).
+
+    ``descriptors``, ``statistics_of``: ``(N, channels * k * k)`` and ``(M, channels * k * k)``
+    flattened in ``(channel, row, column)`` order.
+    """
+    source = descriptors if statistics_of is None else statistics_of
+    mean, std = channel_statistics(source, channels)
+    grouped = descriptors.reshape(descriptors.shape[0], channels, -1)
     return ((grouped - mean) / std).reshape(descriptors.shape)
 
 
@@ -60,10 +78,10 @@ class PatchSWD(Metric):
     The "MS-SWD" of Karras et al. 2018 (Progressive GAN): per level of a Laplacian pyramid of the
     images (finest first), ``patches_per_image`` random ``patch_size``-square patches per image
     give ``3 * patch_size**2``-dimensional descriptors; at compute, each level's descriptors are
-    normalised per colour channel, projected on random unit directions and compared by the mean
-    absolute difference of the sorted projections. ``compute()`` returns the mean over levels,
-    ``compute_levels()`` the per-level values. Lower is better; identical sets give 0. Karras
-    report these values times 1000.
+    normalised per colour channel (see ``normalization``), projected on random unit directions
+    and compared by the mean absolute difference of the sorted projections. ``compute()`` returns
+    the mean over levels, ``compute_levels()`` the per-level values. Lower is better; identical
+    sets give 0. Karras report these values times 1000 (with ``normalization="per_set"``).
 
     Determinism: the patch positions of the k-th image this instance sees (counted since the last
     ``reset``) come from ``torch.Generator().manual_seed((seed << 32) + k)``, so they do not depend
@@ -84,9 +102,14 @@ class PatchSWD(Metric):
         num_repeats: repeats of ``num_projections`` directions, averaged (default 4).
         seed: seed of the patch positions and directions (default 0).
         input_range: value range of the inputs (default ``(-1, 1)``), mapped to ``[0, 1]``.
-        normalization: ``"per_set"`` (default, as Karras: each set by its own channel statistics,
-            so per-channel offsets and gains are ignored) or ``"joint"`` (statistics of both sets
-            together, so loss of contrast or colour counts too).
+        normalization: which set's per-channel mean and std (per level) both sets are scaled by.
+            ``"reference"`` (default): the targets' only, so every prediction set is measured in
+            the same units and a loss of contrast, colour or sharpness (less band energy) counts;
+            not symmetric in ``preds`` and ``target``. ``"per_set"`` (Karras et al.): each set by
+            its own statistics, so per-channel offsets and gains are ignored and blur, greyness
+            and colour casts move it far less (``benchmarks/results/metric_check.md``).
+            ``"joint"``: statistics of both sets together (symmetric, but the units depend on
+            the predictions).
         kwargs: torchmetrics ``Metric`` options (e.g. ``compute_on_cpu``).
     """
 
@@ -103,7 +126,7 @@ class PatchSWD(Metric):
         num_repeats: int = 4,
         seed: int = 0,
         input_range: tuple[float, float] = (-1.0, 1.0),
-        normalization: Literal["per_set", "joint"] = "per_set",
+        normalization: Literal["reference", "per_set", "joint"] = "reference",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -213,7 +236,10 @@ class PatchSWD(Metric):
         distances = []
         for level in range(preds.shape[1]):
             a, b = preds[:, level], targets[:, level]
-            if self.normalization == "per_set":
+            if self.normalization == "reference":
+                a = normalize_descriptors(a, channels, statistics_of=b)
+                b = normalize_descriptors(b, channels)
+            elif self.normalization == "per_set":
                 a, b = normalize_descriptors(a, channels), normalize_descriptors(b, channels)
             else:
                 a, b = normalize_descriptors(torch.cat([a, b]), channels).split(a.shape[0])

@@ -38,15 +38,36 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     assert capsys.readouterr().out.count("(saved)") == 5
     resumed = json.loads((tmp_path / "r.json").read_text())
     assert {r["recipe"]: r["patch_swd"] for r in resumed["runs"]} == first
+    # Scores: the primary (reference-normalised) and the per-set PatchSWD, no joint one.
+    assert all(r["patch_swd_per_set"] > 0 and "patch_swd_joint" not in r for r in payload["runs"])
+    assert "PatchSWD per-set x1e3" in table
+
+    # A run saved before the scores changed meaning is not reused: scored again from its saved
+    # generator when there is one, else trained and scored again.
+    saved = sorted((tmp_path / "runs" / "main").glob("*.json"))
+    assert len(saved) == 5
+    for path in saved[:2]:
+        record = json.loads(path.read_text())
+        record["eval_version"] = 1
+        path.write_text(json.dumps(record))
+    saved[0].with_suffix(".generator.pt").unlink()
+    capsys.readouterr()
+    assert quality.main([*args, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("(saved)") == 3 and out.count("(rescored)") == 1
+    assert out.count("(saved with other scores, rerun)") == 1
+    assert all(json.loads(p.read_text())["eval_version"] == quality.EVAL_VERSION for p in saved)
+    assert saved[0].with_suffix(".generator.pt").exists()
+    trained = {r["recipe"]: r for r in map(json.loads, (p.read_text() for p in saved))}
 
     # Scoring again from the saved generators gives the scores the runs had when they were trained.
     assert quality.main([*args, "--resume", "--rescore", "--json", str(tmp_path / "s.json")]) == 0
-    assert capsys.readouterr().out.count("(rescored)") == 4
+    assert capsys.readouterr().out.count("(rescored)") == 5
     rescored = {r["recipe"]: r for r in json.loads((tmp_path / "s.json").read_text())["runs"]}
     for run in payload["runs"]:
         for key in ("patch_swd", "psnr", "sharpness", "loss_cfl_id"):
             assert rescored[run["recipe"]][key] == pytest.approx(run[key], rel=1e-5, abs=1e-7)
-        assert rescored[run["recipe"]]["train_seconds"] == run["train_seconds"]
+        assert rescored[run["recipe"]]["train_seconds"] == trained[run["recipe"]]["train_seconds"]
 
 
 def test_recipes_option_selects_and_rejects_unknown_names(quality, tmp_path, capsys):

@@ -84,3 +84,23 @@ def test_errors():
         quality_metrics(["psnr", "psnr"])
     with pytest.raises(ValueError, match=r"options: given for \['ssim'\], which are not in names"):
         quality_metrics(["psnr"], options={"ssim": {}})
+
+
+def test_patch_swd_names_fix_the_normalisation(textures):
+    small = {"num_projections": 16, "num_repeats": 1, "patches_per_image": 32}
+    metrics = quality_metrics(
+        ["patch_swd", "patch_swd_per_set"],
+        options={"patch_swd": small, "patch_swd_per_set": small},
+    )
+    preds, target = textures(3, seed=0) * 0.5, textures(3, seed=1)
+    values = metrics(preds, target)
+    for name, normalization in (("patch_swd", "reference"), ("patch_swd_per_set", "per_set")):
+        assert metrics[name].normalization == normalization
+        alone = PatchSWD(normalization=normalization, **small)
+        alone.update(preds, target)
+        torch.testing.assert_close(values[name], alone.compute())
+    assert values["patch_swd"] > values["patch_swd_per_set"]  # half the contrast counts
+    with pytest.raises(ValueError, match=r"'patch_swd_per_set' is PatchSWD with normaliz"):
+        quality_metrics(
+            ["patch_swd_per_set"], options={"patch_swd_per_set": {"normalization": "joint"}}
+        )

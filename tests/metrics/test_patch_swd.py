@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
@@ -34,7 +35,9 @@ def test_grows_with_blur_and_noise(textures):
 
 def test_symmetric_and_deterministic_under_seed(textures):
     a, b = textures(4, seed=0), textures(4, seed=1)
-    torch.testing.assert_close(swd(a, b), swd(b, a))
+    for normalization in ("per_set", "joint"):  # "reference" uses the targets' units only
+        ab, ba = swd(a, b, normalization=normalization), swd(b, a, normalization=normalization)
+        torch.testing.assert_close(ab, ba)
     torch.testing.assert_close(swd(a, b, seed=3), swd(a, b, seed=3), rtol=0, atol=0)
     assert float(swd(a, b, seed=3)) != float(swd(a, b, seed=4))
 
@@ -44,7 +47,7 @@ def test_equals_plain_recomputation_single_level():
     g = torch.Generator().manual_seed(0)
     preds = torch.rand(5, 3, 7, 7, generator=g) * 2 - 1
     target = torch.rand(5, 3, 7, 7, generator=g) ** 2 * 2 - 1
-    for normalization in ("per_set", "joint"):
+    for normalization in ("reference", "per_set", "joint"):
         metric = PatchSWD(
             num_levels=1,
             patches_per_image=3,
@@ -70,7 +73,9 @@ def test_equals_plain_recomputation_single_level():
             return out
 
         a, b = descriptors(preds), descriptors(target)
-        if normalization == "per_set":
+        if normalization == "reference":
+            a, b = normalise(a, b), normalise(b, b)
+        elif normalization == "per_set":
             a, b = normalise(a, a), normalise(b, b)
         else:
             a, b = normalise(a, a + b), normalise(b, a + b)
@@ -87,6 +92,58 @@ def test_equals_plain_recomputation_single_level():
             repeats.append(sum(per_direction) / len(per_direction))
         expected = sum(repeats) / len(repeats)
         assert float(metric.compute()) == pytest.approx(expected, rel=1e-4)
+
+
+def test_reference_normalisation_equals_numpy_recomputation(textures):
+    # Multi-level: the descriptors the metric keeps, normalised here with numpy by the targets'
+    # per-level, per-channel statistics, then the same directions.
+    preds, target = textures(3, seed=0) * 0.7, textures(3, seed=1)
+    metric = PatchSWD(normalization="reference", seed=2, **SMALL)
+    metric.update(preds, target)
+    a_all = metric.pred_descriptors[0].double().numpy()  # (N, L, 147)
+    b_all = metric.target_descriptors[0].double().numpy()
+    directions = torch.Generator().manual_seed(2)
+    expected = []
+    for level in range(a_all.shape[1]):
+        a = a_all[:, level].reshape(len(a_all), 3, 49)
+        b = b_all[:, level].reshape(len(b_all), 3, 49)
+        mean = b.mean(axis=(0, 2), keepdims=True)
+        std = b.std(axis=(0, 2), keepdims=True)  # population std (ddof 0)
+        a = ((a - mean) / std).reshape(len(a), -1)
+        b = ((b - mean) / std).reshape(len(b), -1)
+        repeats = []
+        for _ in range(SMALL["num_repeats"]):
+            d = torch.randn(147, SMALL["num_projections"], generator=directions).double().numpy()
+            d = d / np.linalg.norm(d, axis=0, keepdims=True)
+            pa, pb = np.sort(a @ d, axis=0), np.sort(b @ d, axis=0)
+            repeats.append(np.abs(pa - pb).mean())
+        expected.append(np.mean(repeats))
+    torch.testing.assert_close(
+        metric.compute_levels().double(),
+        torch.tensor(expected, dtype=torch.float64),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+
+
+def test_reference_normalisation_sees_contrast_and_colour_per_set_does_not(textures):
+    target = textures(8)
+    channel_mean = target.mean(dim=(0, 2, 3), keepdim=True)  # one affine map per channel
+    low_contrast = channel_mean + 0.5 * (target - channel_mean)
+    floor = swd(textures(8, seed=1), target)  # another sample of the same distribution
+    assert swd(low_contrast, target, normalization="per_set") < 0.01 * floor
+    assert swd(low_contrast, target) > floor  # default: normalization="reference"
+    # Reference units do not depend on the predictions: a quarter of the contrast scores higher.
+    quarter = channel_mean + 0.25 * (target - channel_mean)
+    assert swd(quarter, target) > 1.5 * swd(low_contrast, target)
+    # A global colour cast (red up, blue down): invisible per set, linear in the shift otherwise.
+    cast = [(target + torch.tensor([s, 0.0, -s])[:, None, None]).clamp(-1, 1) for s in (0.1, 0.2)]
+    per_set = [swd(c, target, normalization="per_set") for c in cast]
+    reference = [swd(c, target) for c in cast]
+    assert max(per_set) < 0.05 * floor
+    assert reference[0] > 20 * per_set[0]
+    assert 1.7 < reference[1] / reference[0] < 2.3
+    assert PatchSWD().normalization == "reference"
 
 
 def test_sliced_wasserstein_of_shifted_set_is_shift_along_directions():
