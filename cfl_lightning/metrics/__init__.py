@@ -1,5 +1,6 @@
 """Image-quality metrics (torchmetrics ``Metric``s, DDP-safe): weights-free ones (PatchSWD,
-SharpnessRatio, ColorfulnessRatio) and offline-tolerant wrappers of FID, KID and LPIPS."""
+SharpnessRatio, ColorfulnessRatio, FixedHeadsCFL) and offline-tolerant wrappers of FID, KID and
+LPIPS."""
 
 from cfl_lightning.metrics.collection import (
     QUALITY_METRICS,
@@ -7,6 +8,7 @@ from cfl_lightning.metrics.collection import (
     quality_metrics,
 )
 from cfl_lightning.metrics.colorfulness import ColorfulnessRatio, colorfulness
+from cfl_lightning.metrics.fixed_heads_cfl import FixedHeadsCFL
 from cfl_lightning.metrics.inception import (
     FID,
     INCEPTION_WEIGHTS_URL,
@@ -28,6 +30,7 @@ __all__ = [
     "LPIPS",
     "QUALITY_METRICS",
     "ColorfulnessRatio",
+    "FixedHeadsCFL",
     "PatchSWD",
     "PretrainedNetworkMetric",
     "SharpnessRatio",

@@ -13,8 +13,7 @@ from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
 from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, PerceptualLoss
-from cfl_lightning.metrics import quality_metrics
-from cfl_lightning.metrics.fixed_heads_cfl import FixedHeadsCFL
+from cfl_lightning.metrics import FixedHeadsCFL, quality_metrics
 from cfl_lightning.modules import rank_state
 from cfl_lightning.modules.adversarial import discriminate_pair
 from cfl_lightning.modules.checkpoint_hparams import hparams_to_ignore
