@@ -36,9 +36,10 @@ def sample_locations(
 
 @functools.lru_cache(maxsize=32)
 def _area_constants(
-    areas: tuple[int, ...], device: torch.device
+    areas: tuple[int, ...], device: torch.device, inference: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(L, max area)`` bool, True beyond each layer's area; ``(L, 1)`` int64 areas."""
+    """``(L, max area)`` bool, True beyond each layer's area; ``(L, 1)`` int64 areas. Cached
+    apart when made under ``torch.inference_mode`` (``inference``): autograd cannot save those."""
     area = torch.tensor(areas, device=device)[:, None]
     return torch.arange(max(areas), device=device) >= area, area
 
@@ -73,9 +74,9 @@ def sample_patch_locations(
     n = min(num_patches, max(areas))
     where = torch.device(device) if generator is None else generator.device
     if torch.compiler.is_compiling():
-        beyond, area = _area_constants.__wrapped__(areas, where)
+        beyond, area = _area_constants.__wrapped__(areas, where, False)
     else:
-        beyond, area = _area_constants(areas, where)
+        beyond, area = _area_constants(areas, where, torch.is_inference_mode_enabled())
     if generator is None:
         keys = torch.rand(len(areas), max(areas), device=where)
     else:
@@ -288,6 +289,7 @@ class ContrastiveFeatureLoss(nn.Module):
             batch,
             device,
             views,
+            torch.is_inference_mode_enabled(),  # inference tensors cannot be saved for backward
             self.num_patches,
             self.bidirectional,
             self.query_negatives,

@@ -17,8 +17,10 @@ REDUCTIONS = ("mean", "none")
 
 @functools.lru_cache(maxsize=32)
 def _cached_pair_constants(
-    n: int, query_negatives: bool, groups: int, device: torch.device
+    n: int, query_negatives: bool, groups: int, device: torch.device, inference: bool
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # ``inference``: constants made under ``torch.inference_mode`` (validation) are inference
+    # tensors, which autograd refuses to save: they are cached apart from the training ones.
     other_image, excluded, positive = pair_constants(n, query_negatives, device)
     return other_image, excluded, _flat_positive(positive, groups)
 
@@ -155,7 +157,7 @@ def paired_patch_nce(
         positive = _flat_positive(positive, groups)
     else:
         other_image, default_excluded, positive = _cached_pair_constants(
-            n, query_negatives, groups, embeddings.device
+            n, query_negatives, groups, embeddings.device, torch.is_inference_mode_enabled()
         )
     dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=embeddings.device.type, enabled=False):

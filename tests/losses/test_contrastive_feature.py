@@ -400,3 +400,19 @@ def test_inductor_compiled_loss_equals_eager():
     (grad,) = torch.autograd.grad(value, pred)
     (expected,) = torch.autograd.grad(eager, pred)
     torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_training_works_after_a_call_under_inference_mode():
+    # Lightning validates (sanity check) under torch.inference_mode before training: constants
+    # cached then are inference tensors, which autograd refuses to save for the backward.
+    torch.manual_seed(0)
+    cfl = ContrastiveFeatureLoss(weights="random", num_patches=16)  # relu5_1 (2x2) is padded
+    pred = torch.rand(2, 3, 32, 32) * 2 - 1
+    target = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.inference_mode():
+        validated = cfl(pred, target, generator=torch.Generator().manual_seed(1))
+    pred = pred.clone().requires_grad_()
+    trained = cfl(pred, target, generator=torch.Generator().manual_seed(1))
+    trained.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    assert trained.item() == pytest.approx(validated.item(), rel=1e-6)
