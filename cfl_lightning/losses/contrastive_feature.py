@@ -284,18 +284,19 @@ class ContrastiveFeatureLoss(nn.Module):
         With ``views`` the rows are those of ``2B`` images, ``(L, 2B, 2n)``: the generator's
         ``B`` (prediction, target) pairs, then the critic's ``B`` (target, shifted target) pairs;
         the weights are ``(2, L * 2B * 2n)``, one row per term (zero on the other's rows)."""
-        key = (
-            tuple(sizes),
-            batch,
-            device,
-            views,
-            torch.is_inference_mode_enabled(),  # inference tensors cannot be saved for backward
-            self.num_patches,
-            self.bidirectional,
-            self.query_negatives,
-            tuple(self.layer_weights.items()),
-        )  # the attributes too, in case someone changes them after construction
-        if not torch.compiler.is_compiling():
+        caching = not torch.compiler.is_compiling()  # (a compiled graph holds its constants)
+        if caching:
+            key = (
+                tuple(sizes),
+                batch,
+                device,
+                views,
+                torch.is_inference_mode_enabled(),  # inference tensors cannot be saved for backward
+                self.num_patches,
+                self.bidirectional,
+                self.query_negatives,
+                tuple(self.layer_weights.items()),
+            )  # the attributes too, in case someone changes them after construction
             cached = self._constants.get(key)
             if cached is not None:
                 return cached
@@ -327,7 +328,7 @@ class ContrastiveFeatureLoss(nn.Module):
             excluded = real.unsqueeze(-1) & (default | ~real.unsqueeze(-2))
         widths = torch.tensor([w for _, w in sizes], device=device)[:, None]
         constants = (excluded, row_weights, widths)
-        if not torch.compiler.is_compiling():
+        if caching:
             if len(self._constants) >= 16:
                 self._constants.clear()
             self._constants[key] = constants
