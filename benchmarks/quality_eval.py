@@ -6,24 +6,26 @@ metric, validated by ``metric_check.py``), ``patch_swd_per_set`` (x1000, Karras 
 normalisation, which barely sees blur or greyness: secondary, for comparison), SharpnessRatio,
 ColorfulnessRatio, PSNR (dB, mean over images), SSIM. Loss values on the same predictions, with
 extractors that are the same for every run (seeded ``EVAL_SEED``, independent of the run's own
-losses): pixel L1, the VGG perceptual loss (random VGG19), and CFL with identity heads (no trained
-critic, so the value is comparable between runs; fixed patch locations per batch).
+losses): pixel L1, the VGG perceptual loss (random VGG19), and CFL with identity heads through
+:class:`~cfl_lightning.metrics.FixedHeadsCFL`, as ``val/cfl_fixed_heads`` (no trained critic and
+patch locations fixed by ``EVAL_SEED``, so the value is comparable between runs).
 """
 
 from __future__ import annotations
 
 import torch
 
-from cfl_lightning.losses import PERCEPTUAL_LAYERS, ContrastiveFeatureLoss, PerceptualLoss
-from cfl_lightning.metrics import quality_metrics
+from cfl_lightning.losses import PERCEPTUAL_LAYERS, PerceptualLoss
+from cfl_lightning.metrics import FixedHeadsCFL, quality_metrics
 from cfl_lightning.modules import ImagePredictionModule
 from cfl_lightning.networks import DEFAULT_CFL_LAYERS, VGG19Features
 
 METRICS = ("patch_swd", "patch_swd_per_set", "sharpness", "colorfulness", "psnr", "ssim")
 SWD_METRICS = ("patch_swd", "patch_swd_per_set")
 # Bumped when a score changes meaning; runs saved with another version are not reused (2: patch_swd
-# is reference-normalised, patch_swd_per_set is Karras', patch_swd_joint is gone).
-EVAL_VERSION = 2
+# is reference-normalised, patch_swd_per_set is Karras', patch_swd_joint is gone; 3: loss_cfl_id
+# through FixedHeadsCFL, patch locations fixed per image size instead of per batch).
+EVAL_VERSION = 3
 LOSS_VALUES = ("loss_l1", "loss_vgg", "loss_cfl_id")
 EVAL_SEED = 1234
 SWD_SCALE = 1000.0
@@ -44,8 +46,8 @@ class HeldOutEvaluator:
         self.metrics = quality_metrics(list(METRICS), options=options).to(device)
         vgg = VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=EVAL_SEED)
         self.perceptual = PerceptualLoss(extractor=vgg).to(device)
-        self.cfl_identity = ContrastiveFeatureLoss(
-            extractor=vgg, layers=DEFAULT_CFL_LAYERS, head="identity"
+        self.cfl_identity = FixedHeadsCFL(
+            extractor=vgg, layers=DEFAULT_CFL_LAYERS, seed=EVAL_SEED
         ).to(device)
 
     @torch.no_grad()
@@ -60,22 +62,22 @@ class HeldOutEvaluator:
         """
         module = module.to(self.device).eval()
         self.metrics.reset()
-        sums = dict.fromkeys(LOSS_VALUES, 0.0)
+        self.cfl_identity.reset()
+        sums = dict.fromkeys(("loss_l1", "loss_vgg"), 0.0)
         count = 0
         total = len(loader.dataset)  # type: ignore[arg-type]
         wanted = sorted({i * total // keep for i in range(min(keep, total))})
         samples: dict[str, list[torch.Tensor]] = {"input": [], "prediction": [], "target": []}
-        for batch_index, batch in enumerate(loader):
+        for batch in loader:
             batch = module.transfer_batch_to_device(batch, self.device, 0)
             generator_input, target = module.prepare_batch(batch)
             prediction = module.generate(generator_input, target).float().clamp(-1, 1)
             target = target.float()
             self.metrics.update(prediction, target)
             n = target.shape[0]
-            locations = torch.Generator().manual_seed(EVAL_SEED + batch_index)
             sums["loss_l1"] += n * (prediction - target).abs().mean().item()
             sums["loss_vgg"] += n * self.perceptual(prediction, target).item()
-            sums["loss_cfl_id"] += n * self.cfl_identity(prediction, target, locations).item()
+            self.cfl_identity.update(prediction, target)
             picked = [i - count for i in wanted if count <= i < count + n]
             if picked:
                 shown = module.visualize_input(generator_input, target)
@@ -87,5 +89,6 @@ class HeldOutEvaluator:
         for name in SWD_METRICS:
             scores[name] *= SWD_SCALE
         scores.update({name: total / count for name, total in sums.items()})
+        scores["loss_cfl_id"] = float(self.cfl_identity.compute())
         kept = {name: torch.cat(images) for name, images in samples.items()}
         return scores, kept
