@@ -13,11 +13,6 @@ def images(seed, batch=2, size=64):
     return torch.rand(batch, 3, size, size, generator=g) * 2 - 1
 
 
-@pytest.fixture(scope="module")
-def extractor():
-    return VGG19Features(weights="random")
-
-
 def make_loss(extractor, **kwargs):
     torch.manual_seed(0)
     return ContrastiveFeatureLoss(extractor=extractor, **kwargs)

@@ -14,11 +14,6 @@ def images(seed, batch=2, size=64):
     return torch.rand(batch, 3, size, size, generator=g) * 2 - 1
 
 
-@pytest.fixture(scope="module")
-def extractor():
-    return VGG19Features(weights="random")
-
-
 def make_pair(extractor, **kwargs):
     """The same loss (same heads) with the joint critic and with target views."""
     torch.manual_seed(0)
