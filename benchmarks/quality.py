@@ -60,7 +60,10 @@ from quality_report import (
 )
 from quality_run import RunSettings, rescore, train_and_evaluate
 from quality_tasks import (
+    ALL_TASKS,
+    HELD_OUT_TASKS,
     LOSS_WEIGHTS,
+    PHOTO_TASKS,
     TASKS,
     TEST_PHOTOS,
     TRAIN_PHOTOS,
@@ -73,9 +76,18 @@ DEFAULT_OUT_DIR = Path(__file__).resolve().parent / "results"
 TASK_TITLES = {
     "textures": "Synthetic textures: label map -> image (64x64)",
     "photo_sr": "Photo 4x super-resolution (16x16 -> 64x64, held-out photographs)",
+    "photo_color": "Held out: photo colorization (luminance -> RGB, 64x64, held-out photographs)",
+    "textures_unet": "Held out: synthetic textures with a U-Net generator",
+    "photo_sr_unet": "Held out: photo 4x super-resolution with a U-Net generator",
 }
 GENERATOR_NOTES = {
     "textures": "SPADEGenerator(ngf=16, hidden=32), batch norm; SemanticSynthesisModule",
+    "photo_color": "UNetGenerator(1, 3, num_downs=5, ngf=32, upsample='resize'), batch norm; "
+    "ColorizationModule",
+    "textures_unet": "UNetGenerator(6, 3, num_downs=5, ngf=32, upsample='resize') on one-hot "
+    "labels, batch norm; SemanticSynthesisModule",
+    "photo_sr_unet": "UpsampledUNetSR: bicubic 4x upsampling + UNetGenerator(3, 3, num_downs=5, "
+    "ngf=32, upsample='resize') residual; SuperResolutionModule",
     "photo_sr": "ResidualSRGenerator(scale=4, nf=32, n_blocks=4), sub-pixel upsampling with ICNR "
     "initialisation; SuperResolutionModule",
 }
@@ -83,7 +95,13 @@ GENERATOR_NOTES = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=ALL_TASKS,
+        default=list(TASKS),
+        help=f"default {' '.join(TASKS)}; held out (never tuned on): {' '.join(HELD_OUT_TASKS)}",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument(
         "--steps", type=int, default=None, help="iterations per run (800; 400 with --ablation)"
@@ -172,7 +190,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
     runs: list[dict[str, Any]] = []
     samples: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="quality_photos_") as photo_root:
-        if "photo_sr" in args.tasks:
+        if set(PHOTO_TASKS) & set(args.tasks):
             counts = write_photo_tiles(Path(photo_root), 8 if args.quick else None)
             print(f"photo tiles: {counts}", flush=True)
         settings = RunSettings(

@@ -13,7 +13,13 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 from quality_eval import EVAL_VERSION, HeldOutEvaluator
-from quality_tasks import Recipe, make_module, photo_sr_datamodule, textures_datamodule
+from quality_tasks import (
+    Recipe,
+    make_module,
+    photo_color_datamodule,
+    photo_sr_datamodule,
+    textures_datamodule,
+)
 
 
 @dataclass(frozen=True)
@@ -31,10 +37,12 @@ class RunSettings:
 
 def make_datamodule(task: str, settings: RunSettings, seed: int) -> pl.LightningDataModule:
     """The task's DataModule for run seed ``seed`` (which seeds the training shuffle)."""
-    if task == "textures":
+    if task in ("textures", "textures_unet"):
         return textures_datamodule(
             settings.batch_size, seed, settings.textures_train_size, settings.textures_test_size
         )
+    if task == "photo_color":
+        return photo_color_datamodule(settings.photo_root, settings.batch_size, seed)
     return photo_sr_datamodule(settings.photo_root, settings.batch_size, seed)
 
 

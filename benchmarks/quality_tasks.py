@@ -12,6 +12,15 @@ Two tasks, both 64x64:
   and test crops come from different photographs; they are written as PNG tiles to a folder and
   read by :class:`ImageFolderDataModule` with a :class:`SuperResolution` degradation.
 
+Held-out tasks (``HELD_OUT_TASKS``), fixed before any recipe was tuned and never used to tune one:
+a recipe chosen on the two tasks above is reported there unchanged.
+
+- ``photo_color``: colorization (luminance -> RGB) of the same photo crops, a U-Net with resize
+  upsampling (``num_downs=5``, ``ngf=32``) in a :class:`ColorizationModule`: a third task.
+- ``textures_unet``: the textures task with that U-Net (one-hot labels in) instead of SPADE.
+- ``photo_sr_unet``: the SR task with that U-Net on the bicubic upsampling of the input, adding a
+  residual (:class:`UpsampledUNetSR`) instead of the sub-pixel residual network.
+
 A *recipe* names the loss terms (``l1``, ``vgg``, ``cfl``, optionally ``+gan``) and, for CFL,
 the options of :class:`ContrastiveFeatureLoss` and of the critic's optimizer (the ablation).
 """
@@ -30,6 +39,7 @@ import torch
 from PIL import Image
 
 from cfl_lightning.data import (
+    Colorization,
     ImageFolderDataModule,
     SuperResolution,
     SyntheticTexturesDataModule,
@@ -37,17 +47,22 @@ from cfl_lightning.data import (
 )
 from cfl_lightning.losses import PERCEPTUAL_LAYERS, ContrastiveFeatureLoss, PerceptualLoss
 from cfl_lightning.modules import ImagePredictionModule, SemanticSynthesisModule
-from cfl_lightning.modules.restoration import SuperResolutionModule
+from cfl_lightning.modules.restoration import ColorizationModule, SuperResolutionModule
 from cfl_lightning.networks import (
     ConvEncoderFeatures,
     MultiscaleDiscriminator,
     ResidualSRGenerator,
     SPADEGenerator,
+    UNetGenerator,
     VGG19Features,
 )
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS
 
 TASKS = ("textures", "photo_sr")
+HELD_OUT_TASKS = ("photo_color", "textures_unet", "photo_sr_unet")
+ALL_TASKS = TASKS + HELD_OUT_TASKS
+PHOTO_TASKS = ("photo_sr", "photo_color", "photo_sr_unet")
+UNET_OPTIONS = {"num_downs": 5, "ngf": 32, "upsample": "resize"}
 BASE_LOSSES = ("l1", "vgg", "cfl")
 IMAGE_SIZE = 64
 NUM_CLASSES = 6
@@ -213,14 +228,47 @@ def photo_sr_datamodule(root: Path, batch_size: int, seed: int) -> ImageFolderDa
     )
 
 
+def photo_color_datamodule(root: Path, batch_size: int, seed: int) -> ImageFolderDataModule:
+    """Colorization of 64x64 crops (random in training tiles, whole test tiles)."""
+    return ImageFolderDataModule(
+        root=str(root / "train"),
+        degradation=Colorization(),
+        crop_size=IMAGE_SIZE,
+        val_ratio=0.0,
+        test_root=str(root / "test"),
+        batch_size=batch_size,
+        seed=seed,
+    )
+
+
 # --------------------------------------------------------------------------------- models
+class UpsampledUNetSR(torch.nn.Module):
+    """Super-resolution by a U-Net on the bicubic upsampling of the input: ``(B, 3, h, w)`` ->
+    ``up(x) + unet(up(x))`` ``(B, 3, scale * h, scale * w)``, clamped to [-1, 1]."""
+
+    def __init__(self, scale: int, **unet_options: Any) -> None:
+        super().__init__()
+        self.scale = scale
+        self.unet = UNetGenerator(3, 3, **unet_options)
+
+    def forward(self, low_res: torch.Tensor) -> torch.Tensor:
+        up = torch.nn.functional.interpolate(low_res, scale_factor=self.scale, mode="bicubic")
+        return (up + self.unet(up.clamp(-1, 1))).clamp(-1, 1)
+
+
 def make_generator(task: str) -> torch.nn.Module:
     """The task's generator (drawn from the global RNG: call after ``seed_everything``)."""
     if task == "textures":
         return SPADEGenerator(NUM_CLASSES, ngf=16, hidden=32)
     if task == "photo_sr":
         return ResidualSRGenerator(SR_FACTOR, nf=32, n_blocks=4)
-    raise ValueError(f"task: expected one of {TASKS}, got {task!r}")
+    if task == "photo_color":
+        return UNetGenerator(1, 3, **UNET_OPTIONS)
+    if task == "textures_unet":
+        return UNetGenerator(NUM_CLASSES, 3, **UNET_OPTIONS)
+    if task == "photo_sr_unet":
+        return UpsampledUNetSR(SR_FACTOR, **UNET_OPTIONS)
+    raise ValueError(f"task: expected one of {ALL_TASKS}, got {task!r}")
 
 
 def make_cfl(recipe: Recipe, seed: int) -> ContrastiveFeatureLoss:
@@ -267,8 +315,11 @@ def make_module(
     generator = generator if generator is not None else make_generator(task)
     if recipe.gan:
         losses.update(GAN_WEIGHTS)
-        condition_channels = NUM_CLASSES if task == "textures" else 3
+        condition_channels = {"textures": NUM_CLASSES, "textures_unet": NUM_CLASSES}.get(task, 3)
+        condition_channels = 1 if task == "photo_color" else condition_channels
         kwargs["discriminator"] = MultiscaleDiscriminator(condition_channels + 3, ndf=32)
-    if task == "textures":
+    if task in ("textures", "textures_unet"):
         return SemanticSynthesisModule(generator, NUM_CLASSES, losses=losses, **kwargs)
+    if task == "photo_color":
+        return ColorizationModule(generator, losses=losses, **kwargs)
     return SuperResolutionModule(generator, scale=SR_FACTOR, losses=losses, **kwargs)
