@@ -58,10 +58,11 @@ OFFLINE_METRICS = ("patch_swd", "patch_swd_per_set", "psnr", "ssim", "sharpness"
 PRETRAINED_METRICS = ("fid", "kid", "lpips")  # need weights this benchmark does not download
 assert set(OFFLINE_METRICS + PRETRAINED_METRICS) == set(QUALITY_METRICS), "a metric is unlisted"
 FLOOR_FACTOR = 3.0
-SWD_SCALE = 1000.0
-# (column title, format of the displayed value) per metric; PatchSWD is shown x1000.
+# The primary PatchSWD is in split-half units; the per-set one is shown x1000 (as Karras et al.).
+SWD_SCALES = {"patch_swd": 1.0, "patch_swd_per_set": 1000.0}
+# (column title, format of the displayed value) per metric.
 DISPLAY = {
-    "patch_swd": ("PatchSWD ref.-norm. x1e3 (primary)", ".1f"),
+    "patch_swd": ("PatchSWD (primary: ref.-norm., split-half units)", ".2f"),
     "patch_swd_per_set": ("PatchSWD per-set x1e3", ".1f"),
     "psnr": ("PSNR dB", ".2f"),
     "ssim": ("SSIM", ".4f"),
@@ -128,17 +129,17 @@ def score(
     options: dict[str, dict] | None = None,
     batch_size: int = 32,
 ) -> dict[str, Any]:
-    """Every offline metric of ``preds`` against ``target`` (PatchSWD x1000), through the
+    """Every offline metric of ``preds`` against ``target`` (per-set PatchSWD x1000), through the
     package's ``quality_metrics`` collection, fed in batches; ``"patch_swd_levels"``: the primary
-    PatchSWD's per-level values (x1000, finest first)."""
+    PatchSWD's per-level values (split-half units, finest first)."""
     metrics = quality_metrics(list(OFFLINE_METRICS), options=options)
     for start in range(0, len(target), batch_size):
         stop = start + batch_size
         metrics.update(preds[start:stop], target[start:stop])
     values = {name: float(value) for name, value in metrics.compute().items()}
-    for name in ("patch_swd", "patch_swd_per_set"):
-        values[name] *= SWD_SCALE
-    levels = metrics["patch_swd"].compute_levels() * SWD_SCALE
+    for name, scale in SWD_SCALES.items():
+        values[name] *= scale
+    levels = metrics["patch_swd"].compute_levels()
     values["patch_swd_levels"] = [float(v) for v in levels]
     return values
 
@@ -226,15 +227,15 @@ def levels_table(rows: dict[str, dict[str, Any]]) -> str:
     """The primary PatchSWD per pyramid level (finest first) for the floor and the strongest
     level of each ladder, with each level's ratio to the floor's same level."""
     floor = rows["floor"]["patch_swd_levels"]
-    head = ["row", *(f"level {i} x1e3 (/ floor)" for i in range(len(floor))), "mean x1e3"]
+    head = ["row", *(f"level {i} (/ floor)" for i in range(len(floor))), "root mean square"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     strongest = [f"{name}@{levels[-1]:g}" for name, _, _, levels in LADDERS]
     for row in ("floor", *strongest):
         values = rows[row]["patch_swd_levels"]
         cells = [row if row != "floor" else "**floor**"]
-        cells += [f"{v:.1f}" if row == "floor" else f"{v:.1f} ({v / f:.1f}x)"
+        cells += [f"{v:.2f}" if row == "floor" else f"{v:.2f} ({v / f:.1f}x)"
                   for v, f in zip(values, floor)]  # fmt: skip
-        cells.append(f"{rows[row]['patch_swd']:.1f}")
+        cells.append(f"{rows[row]['patch_swd']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -1,8 +1,9 @@
 """Held-out evaluation of a trained module: quality metrics and the value of every loss.
 
 Metrics, all computed by ``cfl_lightning.metrics.quality_metrics`` as in the modules' validation:
-``patch_swd`` (PatchSWD x1000, both sets normalised by the targets' statistics: the primary realism
-metric, validated by ``metric_check.py``), ``patch_swd_per_set`` (x1000, Karras et al.'s per-set
+``patch_swd`` (PatchSWD in units of the targets' split-half distance, both sets normalised by the
+targets' statistics: the primary realism metric, validated by ``metric_check.py``),
+``patch_swd_per_set`` (x1000, Karras et al.'s per-set
 normalisation, which barely sees blur or greyness: secondary, for comparison), SharpnessRatio,
 ColorfulnessRatio, PSNR (dB, mean over images), SSIM. Loss values on the same predictions, with
 extractors that are the same for every run (seeded ``EVAL_SEED``, independent of the run's own
@@ -22,13 +23,14 @@ from cfl_lightning.networks import DEFAULT_CFL_LAYERS, VGG19Features
 
 METRICS = ("patch_swd", "patch_swd_per_set", "sharpness", "colorfulness", "psnr", "ssim")
 SWD_METRICS = ("patch_swd", "patch_swd_per_set")
+SWD_SCALES = {"patch_swd": 1.0, "patch_swd_per_set": 1000.0}  # per-set: x1000, as Karras et al.
 # Bumped when a score changes meaning; runs saved with another version are not reused (2: patch_swd
 # is reference-normalised, patch_swd_per_set is Karras', patch_swd_joint is gone; 3: loss_cfl_id
-# through FixedHeadsCFL, patch locations fixed per image size instead of per batch).
-EVAL_VERSION = 3
+# through FixedHeadsCFL, patch locations fixed per image size instead of per batch; 4: patch_swd in
+# split-half units, root mean square over levels).
+EVAL_VERSION = 4
 LOSS_VALUES = ("loss_l1", "loss_vgg", "loss_cfl_id")
 EVAL_SEED = 1234
-SWD_SCALE = 1000.0
 
 
 class HeldOutEvaluator:
@@ -87,7 +89,7 @@ class HeldOutEvaluator:
             count += n
         scores = {name: float(value) for name, value in self.metrics.compute().items()}
         for name in SWD_METRICS:
-            scores[name] *= SWD_SCALE
+            scores[name] *= SWD_SCALES[name]
         scores.update({name: total / count for name, total in sums.items()})
         scores["loss_cfl_id"] = float(self.cfl_identity.compute())
         kept = {name: torch.cat(images) for name, images in samples.items()}

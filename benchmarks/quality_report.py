@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 # (key, column title, format) of the table columns.
 COLUMNS = (
-    ("patch_swd", "PatchSWD x1e3 (lower; primary, ref.-norm.)", ".1f"),
+    ("patch_swd", "PatchSWD (lower; primary, split-half units)", ".2f"),
     ("patch_swd_per_set", "PatchSWD per-set x1e3", ".1f"),
     ("sharpness", "sharpness (1)", ".2f"),
     ("colorfulness", "colourfulness (1)", ".2f"),

@@ -27,8 +27,11 @@ QUALITY_METRICS = (
     "kid",
     "lpips",
 )
-# The PatchSWD normalisation each name stands for (fixed: the name says what is measured).
-PATCH_SWD_NORMALIZATION = {"patch_swd": "reference", "patch_swd_per_set": "per_set"}
+# The PatchSWD settings each name stands for (fixed: the name says what is measured).
+PATCH_SWD_SETTINGS = {
+    "patch_swd": {"normalization": "reference", "calibration": "split_half"},
+    "patch_swd_per_set": {"normalization": "per_set", "calibration": "none"},
+}
 
 
 def build_quality_metric(
@@ -42,13 +45,15 @@ def build_quality_metric(
 
     ``psnr``: mean per-image PSNR (dB) and ``ssim``: SSIM, both of torchmetrics on images mapped
     to ``[0, 1]``. ``patch_swd``: :class:`PatchSWD` with both sets normalised by the targets'
-    statistics (the primary realism metric: it rises monotonically along every distortion ladder
-    of ``benchmarks/metric_check.py`` and sees blur, greyness and colour casts);
-    ``patch_swd_per_set``: Karras et al.'s per-set normalisation (blind to per-channel gain and
-    offset, so it barely sees blur, desaturation or a colour cast; kept for comparison with the
-    literature); the normalisation is fixed by the name. ``fid``/``kid`` use
-    ``inception_weights_path`` (see :class:`FID`); they and ``lpips`` warn and compute NaN when
-    their weights are unavailable.
+    statistics and each pyramid level in units of the targets' own split-half distance, root mean
+    square over levels (``calibration="split_half"``; the primary realism metric: it sees blur,
+    noise, JPEG, greyness, checkerboards and colour casts, see ``benchmarks/metric_check.py``;
+    dimensionless, about 0.7 for a second sample of the targets' distribution);
+    ``patch_swd_per_set``: Karras et al.'s per-set normalisation, mean over levels (blind to
+    per-channel gain and offset, so it barely sees blur, desaturation or a colour cast; kept for
+    comparison with the literature, which reports it x1000); the settings are fixed by the name.
+    ``fid``/``kid`` use ``inception_weights_path`` (see :class:`FID`); they and ``lpips`` warn and
+    compute NaN when their weights are unavailable.
     """
     if name == "psnr":
         inner = PeakSignalNoiseRatio(**{"data_range": 1.0, "dim": (1, 2, 3), **options})
@@ -58,14 +63,14 @@ def build_quality_metric(
         return UnitRangeInput(inner, input_range)
     if name in ("fid", "kid"):
         options = {"weights_path": inception_weights_path, **options}
-    if name in PATCH_SWD_NORMALIZATION:
-        expected = PATCH_SWD_NORMALIZATION[name]
-        if options.get("normalization", expected) != expected:
-            raise ValueError(
-                f"options: {name!r} is PatchSWD with normalization={expected!r}, got "
-                f"normalization={options['normalization']!r}; use the metric whose name says it"
-            )
-        options = {**options, "normalization": expected}
+    if name in PATCH_SWD_SETTINGS:
+        for key, expected in PATCH_SWD_SETTINGS[name].items():
+            if options.get(key, expected) != expected:
+                raise ValueError(
+                    f"options: {name!r} is PatchSWD with {key}={expected!r}, got "
+                    f"{key}={options[key]!r}; use the metric whose name says it"
+                )
+        options = {**options, **PATCH_SWD_SETTINGS[name]}
     classes = {
         "patch_swd": PatchSWD,
         "patch_swd_per_set": PatchSWD,

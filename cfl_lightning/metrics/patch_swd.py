@@ -12,6 +12,7 @@ from cfl_lightning.metrics.inputs import check_image_batches, check_input_range,
 from cfl_lightning.metrics.pyramid import laplacian_pyramid
 
 NORMALIZATIONS = ("reference", "per_set", "joint")
+CALIBRATIONS = ("none", "split_half")
 
 
 def sliced_wasserstein_distance(
@@ -63,6 +64,21 @@ def normalize_descriptors(
     return ((grouped - mean) / std).reshape(descriptors.shape)
 
 
+def normalize_pair(
+    a: torch.Tensor, b: torch.Tensor, normalization: str, channels: int = 3
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalise descriptors ``a`` (compared) and ``b`` (reference), both ``(N, channels * k *
+    k)``, as :class:`PatchSWD`'s ``normalization`` says."""
+    if normalization == "reference":
+        return normalize_descriptors(a, channels, statistics_of=b), normalize_descriptors(
+            b, channels
+        )
+    if normalization == "per_set":
+        return normalize_descriptors(a, channels), normalize_descriptors(b, channels)
+    joint = normalize_descriptors(torch.cat([a, b]), channels)
+    return joint[: a.shape[0]], joint[a.shape[0] :]
+
+
 def auto_num_levels(height: int, width: int, min_level_size: int = 16) -> int:
     """Karras' level count: halve the shorter side while >= ``min_level_size`` (at least 1)."""
     size, levels = min(height, width), 0
@@ -110,6 +126,18 @@ class PatchSWD(Metric):
             and colour casts move it far less (``benchmarks/results/metric_check.md``).
             ``"joint"``: statistics of both sets together (symmetric, but the units depend on
             the predictions).
+        calibration: ``"none"`` (default): ``compute()`` is the mean of the per-level distances
+            (Karras' MS-SWD). ``"split_half"``: each level's distance is divided by that level's
+            distance between two random halves of the targets (by image, normalised the same way,
+            the same directions; mean over ``calibration_splits`` splits), i.e. it is measured in
+            units of the reference set's own sampling spread at that scale, and ``compute()`` is
+            the root mean square over levels, so a difference confined to one band (noise, a
+            colour cast) is not averaged away by bands that are at their noise level. About 0.7
+            (1/sqrt 2: the halves are half as large) for a second sample of the targets'
+            distribution; needs at least 2 target images (NaN otherwise). Under DDP the halves
+            depend on the order of the gathered images, so values differ slightly from one
+            process's.
+        calibration_splits: random halvings averaged for ``"split_half"`` (default 4).
         kwargs: torchmetrics ``Metric`` options (e.g. ``compute_on_cpu``).
     """
 
@@ -127,6 +155,8 @@ class PatchSWD(Metric):
         seed: int = 0,
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalization: Literal["reference", "per_set", "joint"] = "reference",
+        calibration: Literal["none", "split_half"] = "none",
+        calibration_splits: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -135,6 +165,7 @@ class PatchSWD(Metric):
             ("patches_per_image", patches_per_image),
             ("num_projections", num_projections),
             ("num_repeats", num_repeats),
+            ("calibration_splits", calibration_splits),
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
@@ -153,7 +184,11 @@ class PatchSWD(Metric):
         self.num_repeats = num_repeats
         self.seed = seed
         self.input_range = check_input_range(input_range)
+        if calibration not in CALIBRATIONS:
+            raise ValueError(f"calibration: expected one of {CALIBRATIONS}, got {calibration!r}")
         self.normalization = normalization
+        self.calibration = calibration
+        self.calibration_splits = calibration_splits
         # (patches, levels, 3 * patch_size**2) per update
         self.add_state("pred_descriptors", default=[], dist_reduce_fx="cat")
         self.add_state("target_descriptors", default=[], dist_reduce_fx="cat")
@@ -224,39 +259,73 @@ class PatchSWD(Metric):
         self.target_descriptors.append(descriptors[batch:].reshape(-1, levels, size))
         self._images_seen += batch
 
+    def _distance(
+        self, a: torch.Tensor, b: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Normalised sliced distance of one level's descriptors ``a`` (compared) and ``b``
+        (reference), averaged over ``num_repeats`` direction sets drawn from ``generator``."""
+        a, b = normalize_pair(a, b, self.normalization)
+        repeats = []
+        for _ in range(self.num_repeats):
+            directions = torch.randn(a.shape[1], self.num_projections, generator=generator)
+            directions = directions / directions.norm(dim=0, keepdim=True)
+            repeats.append(sliced_wasserstein_distance(a, b, directions.to(a)))
+        return torch.stack(repeats).mean()
+
+    def _split_half_distances(self, targets: torch.Tensor) -> torch.Tensor:
+        """Per-level distances ``(L,)`` between two random halves (by image) of the targets'
+        descriptors ``(N * patches_per_image, L, D)``, mean over ``calibration_splits`` splits."""
+        images = targets.shape[0] // self.patches_per_image
+        levels = targets.shape[1]
+        if images < 2:
+            return torch.full((levels,), float("nan"), device=targets.device)
+        per_image = targets.reshape(images, self.patches_per_image, levels, -1)
+        half = images // 2
+        order_generator = torch.Generator().manual_seed(self.seed + 1)
+        totals = torch.zeros(levels, device=targets.device, dtype=targets.dtype)
+        for _ in range(self.calibration_splits):
+            order = torch.randperm(images, generator=order_generator).to(targets.device)
+            first = per_image[order[:half]].flatten(0, 1)
+            second = per_image[order[half : 2 * half]].flatten(0, 1)
+            generator = torch.Generator().manual_seed(self.seed)  # the comparison's directions
+            totals += torch.stack(
+                [self._distance(first[:, i], second[:, i], generator) for i in range(levels)]
+            )
+        return totals / self.calibration_splits
+
     def _level_distances(
         self, preds: list | torch.Tensor, targets: list | torch.Tensor
     ) -> torch.Tensor:
-        """Per-level distances from descriptor states ``(N, L, D)`` (or lists of them)."""
+        """Per-level distances from descriptor states ``(N, L, D)`` (or lists of them), divided
+        by the targets' split-half distances with ``calibration="split_half"``."""
         if isinstance(preds, list) and not preds:
             return torch.full((1,), float("nan"), device=self.device)
         preds, targets = dim_zero_cat(preds), dim_zero_cat(targets)
-        channels = 3
         generator = torch.Generator().manual_seed(self.seed)
-        distances = []
-        for level in range(preds.shape[1]):
-            a, b = preds[:, level], targets[:, level]
-            if self.normalization == "reference":
-                a = normalize_descriptors(a, channels, statistics_of=b)
-                b = normalize_descriptors(b, channels)
-            elif self.normalization == "per_set":
-                a, b = normalize_descriptors(a, channels), normalize_descriptors(b, channels)
-            else:
-                a, b = normalize_descriptors(torch.cat([a, b]), channels).split(a.shape[0])
-            repeats = []
-            for _ in range(self.num_repeats):
-                directions = torch.randn(a.shape[1], self.num_projections, generator=generator)
-                directions = directions / directions.norm(dim=0, keepdim=True)
-                repeats.append(sliced_wasserstein_distance(a, b, directions.to(a)))
-            distances.append(torch.stack(repeats).mean())
-        return torch.stack(distances)
+        distances = torch.stack(
+            [
+                self._distance(preds[:, level], targets[:, level], generator)
+                for level in range(preds.shape[1])
+            ]
+        )
+        if self.calibration == "split_half":
+            distances = distances / self._split_half_distances(targets)
+        return distances
+
+    def _combine(self, levels: torch.Tensor) -> torch.Tensor:
+        """Mean over levels, or their root mean square with ``calibration="split_half"``."""
+        if self.calibration == "split_half":
+            return levels.square().mean().sqrt()
+        return levels.mean()
 
     def compute(self) -> torch.Tensor:
-        """Mean over pyramid levels (NaN before any update)."""
-        return self._level_distances(self.pred_descriptors, self.target_descriptors).mean()
+        """Mean over pyramid levels (root mean square with ``calibration="split_half"``; NaN
+        before any update)."""
+        return self._combine(self._level_distances(self.pred_descriptors, self.target_descriptors))
 
     def compute_levels(self) -> torch.Tensor:
-        """Per-level distances ``(levels,)``, finest first (synchronised across processes)."""
+        """Per-level distances ``(levels,)``, finest first (synchronised across processes; in
+        split-half units with ``calibration="split_half"``)."""
         with self.sync_context(dist_sync_fn=self.dist_sync_fn, should_sync=self.sync_on_compute):
             return self._level_distances(self.pred_descriptors, self.target_descriptors)
 
@@ -265,7 +334,7 @@ class PatchSWD(Metric):
         continue the count of images, as in ``update``)."""
         self.update(preds, target)
         value = self._level_distances(self.pred_descriptors[-1], self.target_descriptors[-1])
-        self._forward_cache = value.mean()
+        self._forward_cache = self._combine(value)
         return self._forward_cache
 
     def reset(self) -> None:

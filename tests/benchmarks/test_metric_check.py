@@ -48,11 +48,11 @@ def test_quick_run_writes_floor_every_ladder_and_verdicts(modules, tmp_path, cap
             for level in levels:
                 assert values_table.count(f"| {name}@{level:g} |") == 1
         levels_table = rest.split("per pyramid level")[1]  # floor + strongest levels, per level
-        assert "| **floor** |" in levels_table and "level 1 x1e3" in levels_table
+        assert "| **floor** |" in levels_table and "level 1 (/ floor)" in levels_table
         for name, _, _, levels in distortions.LADDERS:
             assert f"| {name}@{levels[-1]:g} |" in levels_table
         header = next(line for line in section.splitlines() if line.startswith("| distortion"))
-        for column in ("PatchSWD ref.-norm.", "PatchSWD per-set", "PSNR", "SSIM", "sharpness"):
+        for column in ("PatchSWD (primary", "PatchSWD per-set", "PSNR", "SSIM", "sharpness"):
             assert column in header
         rows, verdicts = tables[task]
         assert next(iter(rows)) == "floor" and len(rows) == 1 + 3 * len(distortions.LADDERS)

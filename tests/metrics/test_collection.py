@@ -94,13 +94,18 @@ def test_patch_swd_names_fix_the_normalisation(textures):
     )
     preds, target = textures(3, seed=0) * 0.5, textures(3, seed=1)
     values = metrics(preds, target)
-    for name, normalization in (("patch_swd", "reference"), ("patch_swd_per_set", "per_set")):
-        assert metrics[name].normalization == normalization
-        alone = PatchSWD(normalization=normalization, **small)
+    settings = (("patch_swd", "reference", "split_half"), ("patch_swd_per_set", "per_set", "none"))
+    for name, normalization, calibration in settings:
+        assert (metrics[name].normalization, metrics[name].calibration) == (
+            normalization,
+            calibration,
+        )
+        alone = PatchSWD(normalization=normalization, calibration=calibration, **small)
         alone.update(preds, target)
         torch.testing.assert_close(values[name], alone.compute())
-    assert values["patch_swd"] > values["patch_swd_per_set"]  # half the contrast counts
     with pytest.raises(ValueError, match=r"'patch_swd_per_set' is PatchSWD with normaliz"):
         quality_metrics(
             ["patch_swd_per_set"], options={"patch_swd_per_set": {"normalization": "joint"}}
         )
+    with pytest.raises(ValueError, match=r"'patch_swd' is PatchSWD with calibration='split_half'"):
+        quality_metrics(["patch_swd"], options={"patch_swd": {"calibration": "none"}})

@@ -225,3 +225,48 @@ def test_errors():
 def test_nan_before_update():
     with pytest.warns(UserWarning, match="called before the ``update``"):
         assert torch.isnan(PatchSWD().compute())
+
+
+def test_split_half_calibration_divides_by_the_targets_own_halves():
+    # 7x7 images, 7x7 patches: position-free. Two target images: the only split is {0} | {1};
+    # with "joint" normalisation the distance between the halves does not depend on their order.
+    g = torch.Generator().manual_seed(3)
+    preds = torch.rand(2, 3, 7, 7, generator=g) * 2 - 1
+    target = torch.rand(2, 3, 7, 7, generator=g) ** 2 * 2 - 1
+    options = dict(num_levels=1, patches_per_image=4, num_projections=8, num_repeats=2, seed=1)
+    raw = PatchSWD(normalization="joint", **options)
+    raw.update(preds, target)
+    halves = PatchSWD(normalization="joint", **options)
+    halves.update(target[:1], target[1:])
+    calibrated = PatchSWD(normalization="joint", calibration="split_half", **options)
+    calibrated.update(preds, target)
+    expected = raw.compute_levels() / halves.compute_levels()
+    torch.testing.assert_close(calibrated.compute_levels(), expected)
+    torch.testing.assert_close(calibrated.compute(), expected.square().mean().sqrt())
+
+
+def test_split_half_calibration_sees_a_one_band_difference_that_the_mean_dilutes(textures):
+    # Fine noise lives in the finest pyramid band only: with the raw mean over levels it scores
+    # close to a second sample of the targets; in split-half units it stands far above it.
+    target, other = textures(16, seed=0), textures(16, seed=1)
+    noise = torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
+    noisy = (target + 0.1 * noise).clamp(-1, 1)
+    ratios = {}
+    for calibration in ("none", "split_half"):
+        floor = swd(other, target, calibration=calibration)
+        ratios[calibration] = float(swd(noisy, target, calibration=calibration) / floor)
+    assert ratios["split_half"] > 1.2 * ratios["none"]
+    levels = PatchSWD(calibration="split_half", **SMALL)
+    levels.update(other, target)
+    assert torch.all(levels.compute_levels() < 2)  # a second sample: about its halves' spread
+
+
+def test_split_half_calibration_needs_two_target_images(textures):
+    metric = PatchSWD(calibration="split_half", **SMALL)
+    x = textures(1)
+    metric.update(x, x)
+    assert torch.isnan(metric.compute())
+    with pytest.raises(ValueError, match=r"calibration: expected one of \('none', 'split_half'\)"):
+        PatchSWD(calibration="halves")
+    with pytest.raises(ValueError, match="calibration_splits: expected a positive int, got 0"):
+        PatchSWD(calibration_splits=0)
