@@ -135,8 +135,8 @@ class PatchSWD(Metric):
             colour cast) is not averaged away by bands that are at their noise level. About 0.7
             (1/sqrt 2: the halves are half as large) for a second sample of the targets'
             distribution; needs at least 2 target images (NaN otherwise). Under DDP the halves
-            depend on the order of the gathered images, so values differ slightly from one
-            process's.
+            are drawn from the gathered images (in rank order): every rank gets the same
+            value; like the patch positions, they change with the number of processes.
         calibration_splits: random halvings averaged for ``"split_half"`` (default 4).
         kwargs: torchmetrics ``Metric`` options (e.g. ``compute_on_cpu``).
     """

@@ -17,6 +17,10 @@ from tests.metrics.images import make_textures
 def build_metrics() -> dict:
     return {
         "patch_swd": PatchSWD(num_projections=32, num_repeats=2, patches_per_image=32),
+        # the targets' halves are drawn from the gathered images: the same on every rank
+        "patch_swd_split_half": PatchSWD(
+            num_projections=32, num_repeats=2, patches_per_image=32, calibration="split_half"
+        ),
         "sharpness": SharpnessRatio(),
         "colorfulness": ColorfulnessRatio(),
     }
@@ -62,10 +66,10 @@ def test_two_process_gloo_matches_local_merge(tmp_path):
     for metrics, rank in ((first, 0), (second, 1)):
         for metric in metrics.values():
             metric.update(*shards(rank))
-    for name in first:
-        first[name].merge_state(second[name])
+    for name in first:  # torchmetrics puts the incoming state first: rank 0's images, then 1's
+        second[name].merge_state(first[name])
     for rank in (0, 1):
         values = torch.load(tmp_path / f"values.{rank}")
-        for name, metric in first.items():
+        for name, metric in second.items():
             torch.testing.assert_close(values[name], metric.compute(), msg=name)
-        torch.testing.assert_close(values["levels"], first["patch_swd"].compute_levels())
+        torch.testing.assert_close(values["levels"], second["patch_swd"].compute_levels())
