@@ -11,7 +11,9 @@ same seed, same number of steps, scored on held-out data.
 
 Tasks (64x64, see ``quality_tasks``): ``textures`` (label map -> image, synthetic stochastic
 textures, small SPADE generator) and ``photo_sr`` (4x super-resolution of crops of
-scikit-image's photographs, train and test on different photographs, residual SR network).
+scikit-image's photographs, train and test on different photographs, residual SR network). Held
+out, never used to tune a recipe (``--tasks``): ``photo_color`` (colorization, U-Net),
+``textures_unet`` and ``photo_sr_unet`` (the two tasks with a U-Net generator).
 Every run goes through the project's LightningModules and a ``pytorch_lightning.Trainer``. No
 pretrained weights: the VGG19 of the perceptual loss and of CFL has seeded random weights (the
 same for both within a seed).
@@ -20,12 +22,13 @@ Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP cri
 (CFL with identity heads, no critic) and ``cfl-tv`` (the MLP critic trained on two views of the
 target only, ``critic="target_views"``); with ``--gan`` each again with a GAN and feature matching.
 
-Scores (``quality_eval``, through ``cfl_lightning.metrics.quality_metrics``): PatchSWD (x1000;
-primary: normalised by the targets' statistics, validated by ``metric_check.py``; secondary: Karras'
-per-set normalisation), sharpness and colourfulness ratios (1 is ideal), PSNR, SSIM, and the value
-of L1, of the VGG loss and of CFL with identity heads on the held-out predictions. Each recipe is
-repeated over ``--seeds``; tables give mean ± std and the min-max range; a comparison is claimed
-only when the seeds' ranges do not overlap.
+Scores (``quality_eval``, through ``cfl_lightning.metrics.quality_metrics``): PatchSWD (primary:
+normalised by the targets' statistics, in units of their split-half distance per level, validated
+by ``metric_check.py``; secondary: Karras' per-set normalisation, x1000), sharpness and
+colourfulness ratios (1 is ideal), PSNR, SSIM, and the value of L1, of the VGG loss and of CFL with
+identity heads on the held-out predictions. Each recipe is repeated over ``--seeds``; tables give
+mean ± std and the min-max range; a comparison is claimed only when the seeds' ranges do not
+overlap.
 
 Writes ``quality.md`` and ``quality.png`` (or ``quality_ablation.md`` and ``.png``) in ``--out-dir``
 (default ``benchmarks/results``), and ``--json PATH``.
@@ -305,9 +308,11 @@ def write_markdown(
         "(scikit-image).",
         "",
         "Cells: mean ± std over seeds. PatchSWD (lower is better): primary with both sets "
-        "normalised by the targets' statistics (it rises along every distortion ladder of "
-        "metric_check.md); per-set (Karras et al.) ignores per-channel gain and offset, so it "
-        "barely sees blur or greyness. Sharpness and colourfulness are "
+        "normalised by the targets' statistics, each pyramid level in units of the targets' "
+        "own split-half distance, root mean square over levels (about 0.7 for a second sample "
+        "of the targets; validated in metric_check.md); per-set (Karras et al., x1000) ignores "
+        "per-channel gain and offset, so it barely sees blur or greyness. Sharpness and "
+        "colourfulness are "
         "prediction / ground truth (1 is ideal, < 1 blurrier or greyer, > 1 noisier or more "
         "saturated). L1, VGG loss and CFL (id. heads) are loss values on the held-out "
         "predictions, with extractors fixed across runs. A difference is claimed only when the "
@@ -323,7 +328,17 @@ def write_markdown(
         ]
     checks = [] if args.ablation else all_targets(runs, args.gan)
     if checks:
-        lines += ["## Targets", "", targets_table(checks), ""]
+        lines += [
+            "## Targets (issue 13)",
+            "",
+            "For each CFL recipe on each task with L1 and VGG runs: PatchSWD at most 0.6x L1's "
+            "and 0.85x the VGG loss's (per seed), sharpness and colourfulness ratios in "
+            "[0.8, 1.25], on SR a PSNR at most 1 dB below the VGG loss's. Margin: distance of the "
+            "mean to the limit, negative when missed.",
+            "",
+            targets_table(checks),
+            "",
+        ]
     text = "\n".join(lines)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
