@@ -1,27 +1,20 @@
 """The metric check in its quick form (tables written, floor and every ladder present) and the
 distortion functions it applies (each does what its name and strength say)."""
 
-import importlib
 import io
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.scripts import benchmark_modules
 
 
 @pytest.fixture(scope="module")
 def modules():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("metric_check"), importlib.import_module("distortions")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from benchmark_modules("metric_check", "distortions")
 
 
 def images(count: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:

@@ -1,22 +1,14 @@
 """The operator count of CFL against the VGG loss (issue 12's figure without a GPU), and the
 bootstrap interval the speed benchmarks print."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.scripts import benchmark_modules
 
 
 @pytest.fixture(scope="module")
 def scripts():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("op_count"), importlib.import_module("loss_speed")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from benchmark_modules("op_count", "loss_speed")
 
 
 def test_cfl_dispatches_at_most_100_operators_more_than_the_vgg_loss(scripts):

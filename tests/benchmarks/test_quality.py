@@ -1,23 +1,16 @@
 """The quality benchmark script in its smoke form: it trains every recipe through the project's
 modules, scores it, writes its table, figure and JSON, and resumes from saved runs."""
 
-import importlib
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.scripts import benchmark_modules
 
 
 @pytest.fixture(scope="module")
 def quality():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("quality")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from benchmark_modules("quality")
 
 
 def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsys):

@@ -1,21 +1,13 @@
 """The quality benchmark's target checks (issue 13): ratios per seed, margins, SR's PSNR rule."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.scripts import benchmark_modules
 
 
 @pytest.fixture(scope="module")
 def report():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("quality_report")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    yield from benchmark_modules("quality_report")
 
 
 def run(report, task, recipe, seed, swd, sharpness=1.0, colorfulness=1.0, psnr=30.0):
