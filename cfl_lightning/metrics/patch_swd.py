@@ -96,8 +96,11 @@ class PatchSWD(Metric):
     give ``3 * patch_size**2``-dimensional descriptors; at compute, each level's descriptors are
     normalised per colour channel (see ``normalization``), projected on random unit directions
     and compared by the mean absolute difference of the sorted projections. ``compute()`` returns
-    the mean over levels, ``compute_levels()`` the per-level values. Lower is better; identical
-    sets give 0. Karras report these values times 1000 (with ``normalization="per_set"``).
+    the mean over levels (root mean square of calibrated levels, see ``calibration``),
+    ``compute_levels()`` the per-level values. The package's primary realism metric,
+    ``patch_swd`` of :func:`quality_metrics`, is this class with ``calibration="split_half"``.
+    Lower is better; identical sets give 0. Karras report these values times 1000 (with
+    ``normalization="per_set"``).
 
     Determinism: the patch positions of the k-th image this instance sees (counted since the last
     ``reset``) come from ``torch.Generator().manual_seed((seed << 32) + k)``, so they do not depend
