@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from distortions import LADDERS
+from quality_eval import SWD_SCALES
 from quality_tasks import textures_datamodule, write_photo_tiles
 
 from cfl_lightning.metrics import QUALITY_METRICS, quality_metrics
@@ -58,8 +59,6 @@ OFFLINE_METRICS = ("patch_swd", "patch_swd_per_set", "psnr", "ssim", "sharpness"
 PRETRAINED_METRICS = ("fid", "kid", "lpips")  # need weights this benchmark does not download
 assert set(OFFLINE_METRICS + PRETRAINED_METRICS) == set(QUALITY_METRICS), "a metric is unlisted"
 FLOOR_FACTOR = 3.0
-# The primary PatchSWD is in split-half units; the per-set one is shown x1000 (as Karras et al.).
-SWD_SCALES = {"patch_swd": 1.0, "patch_swd_per_set": 1000.0}
 # (column title, format of the displayed value) per metric.
 DISPLAY = {
     "patch_swd": ("PatchSWD (primary: ref.-norm., split-half units)", ".2f"),

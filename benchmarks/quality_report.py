@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import operator
 import statistics
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +55,22 @@ def summarize(runs: Sequence[dict[str, Any]]) -> dict[str, dict[str, dict[str, A
     }
 
 
-def paired_ratios(
-    runs: Sequence[dict[str, Any]], task: str, metric: str, numerator: str, denominator: str
+def paired(
+    runs: Sequence[dict[str, Any]],
+    task: str,
+    metric: str,
+    first: str,
+    second: str,
+    combine: Callable[[float, float], float],
 ) -> dict[str, float] | None:
-    """Spread over seeds of ``metric(numerator) / metric(denominator)`` for the same seed."""
+    """Spread over seeds of ``combine(metric(first), metric(second))`` for the same seed (e.g. a
+    ratio or a difference); None when no seed has both runs."""
     by_seed: dict[int, dict[str, float]] = {}
     for run in runs:
-        if run["task"] == task and run["recipe"] in (numerator, denominator):
+        if run["task"] == task and run["recipe"] in (first, second):
             by_seed.setdefault(run["seed"], {})[run["recipe"]] = run[metric]
-    ratios = [v[numerator] / v[denominator] for v in by_seed.values() if len(v) == 2]
-    return spread(ratios) if ratios else None
-
-
-def separated(a: dict[str, float], b: dict[str, float]) -> bool:
-    """True when the min-max ranges of ``a`` and ``b`` over seeds do not overlap."""
-    return a["max"] < b["min"] or b["max"] < a["min"]
+    values = [combine(v[first], v[second]) for v in by_seed.values() if len(v) == 2]
+    return spread(values) if values else None
 
 
 def _mean_and_range(value: dict[str, float]) -> str:
@@ -117,7 +119,7 @@ def check_targets(
         if not {cfl, l1, vgg} <= set(recipes):
             continue
         for other, key in ((l1, "l1"), (vgg, "vgg")):
-            ratio = paired_ratios(runs, task, "patch_swd", cfl, other)
+            ratio = paired(runs, task, "patch_swd", cfl, other, operator.truediv)
             assert ratio is not None
             limit = SWD_LIMITS[key]
             target = f"PatchSWD {cfl} / {other} <= {limit}"
@@ -127,21 +129,11 @@ def check_targets(
             target = f"{cfl} {metric} ratio in [{low}, {high}]"
             checks.append(_check(task, target, recipes[cfl][metric], low, high))
         if task in SR_TASKS:
-            drop = paired_differences(runs, task, "psnr", vgg, cfl)
+            drop = paired(runs, task, "psnr", vgg, cfl, operator.sub)
+            assert drop is not None
             target = f"PSNR {vgg} - {cfl} <= {PSNR_DROP_DB:g} dB"
             checks.append(_check(task, target, drop, -math.inf, PSNR_DROP_DB))
     return checks
-
-
-def paired_differences(
-    runs: Sequence[dict[str, Any]], task: str, metric: str, first: str, second: str
-) -> dict[str, float]:
-    """Spread over seeds of ``metric(first) - metric(second)`` for the same seed."""
-    by_seed: dict[int, dict[str, float]] = {}
-    for run in runs:
-        if run["task"] == task and run["recipe"] in (first, second):
-            by_seed.setdefault(run["seed"], {})[run["recipe"]] = run[metric]
-    return spread([v[first] - v[second] for v in by_seed.values() if len(v) == 2])
 
 
 def format_cell(value: dict[str, float], fmt: str) -> str:
