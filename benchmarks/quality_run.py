@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from quality_eval import EVAL_VERSION, HeldOutEvaluator
 from quality_tasks import (
+    TASK_KIND,
     Recipe,
     make_module,
     photo_color_datamodule,
@@ -37,11 +38,11 @@ class RunSettings:
 
 def make_datamodule(task: str, settings: RunSettings, seed: int) -> pl.LightningDataModule:
     """The task's DataModule for run seed ``seed`` (which seeds the training shuffle)."""
-    if task in ("textures", "textures_unet"):
+    if TASK_KIND[task] == "textures":
         return textures_datamodule(
             settings.batch_size, seed, settings.textures_train_size, settings.textures_test_size
         )
-    if task == "photo_color":
+    if TASK_KIND[task] == "photo_color":
         return photo_color_datamodule(settings.photo_root, settings.batch_size, seed)
     return photo_sr_datamodule(settings.photo_root, settings.batch_size, seed)
 

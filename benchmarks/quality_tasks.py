@@ -61,7 +61,15 @@ from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS
 TASKS = ("textures", "photo_sr")
 HELD_OUT_TASKS = ("photo_color", "textures_unet", "photo_sr_unet")
 ALL_TASKS = TASKS + HELD_OUT_TASKS
-PHOTO_TASKS = ("photo_sr", "photo_color", "photo_sr_unet")
+# The data and module each task uses (held-out generator swaps keep their task's).
+TASK_KIND = {
+    "textures": "textures",
+    "textures_unet": "textures",
+    "photo_sr": "photo_sr",
+    "photo_sr_unet": "photo_sr",
+    "photo_color": "photo_color",
+}
+PHOTO_TASKS = tuple(task for task, kind in TASK_KIND.items() if kind != "textures")
 UNET_OPTIONS = {"num_downs": 5, "ngf": 32, "upsample": "resize"}
 BASE_LOSSES = ("l1", "vgg", "cfl")
 IMAGE_SIZE = 64
@@ -315,11 +323,12 @@ def make_module(
     generator = generator if generator is not None else make_generator(task)
     if recipe.gan:
         losses.update(GAN_WEIGHTS)
-        condition_channels = {"textures": NUM_CLASSES, "textures_unet": NUM_CLASSES}.get(task, 3)
-        condition_channels = 1 if task == "photo_color" else condition_channels
-        kwargs["discriminator"] = MultiscaleDiscriminator(condition_channels + 3, ndf=32)
-    if task in ("textures", "textures_unet"):
+        condition_channels = {"textures": NUM_CLASSES, "photo_sr": 3, "photo_color": 1}
+        kwargs["discriminator"] = MultiscaleDiscriminator(
+            condition_channels[TASK_KIND[task]] + 3, ndf=32
+        )
+    if TASK_KIND[task] == "textures":
         return SemanticSynthesisModule(generator, NUM_CLASSES, losses=losses, **kwargs)
-    if task == "photo_color":
+    if TASK_KIND[task] == "photo_color":
         return ColorizationModule(generator, losses=losses, **kwargs)
     return SuperResolutionModule(generator, scale=SR_FACTOR, losses=losses, **kwargs)
