@@ -309,7 +309,7 @@ def write_markdown(
         "",
         "Cells: mean ± std over seeds. PatchSWD (lower is better): primary with both sets "
         "normalised by the targets' statistics, each pyramid level in units of the targets' "
-        "own split-half distance, root mean square over levels (about 0.7 for a second sample "
+        "own split-half distance, root mean square over levels (0.6-0.7 for a second sample "
         "of the targets; validated in metric_check.md); per-set (Karras et al., x1000) ignores "
         "per-channel gain and offset, so it barely sees blur or greyness. Sharpness and "
         "colourfulness are "

@@ -48,7 +48,7 @@ def build_quality_metric(
     statistics and each pyramid level in units of the targets' own split-half distance, root mean
     square over levels (``calibration="split_half"``; the primary realism metric: it sees blur,
     noise, JPEG, greyness, checkerboards and colour casts, see ``benchmarks/metric_check.py``;
-    dimensionless, about 0.7 for a second sample of the targets' distribution);
+    dimensionless, 0.6-0.7 for a second sample of the targets' distribution);
     ``patch_swd_per_set``: Karras et al.'s per-set normalisation, mean over levels (blind to
     per-channel gain and offset, so it barely sees blur, desaturation or a colour cast; kept for
     comparison with the literature, which reports it x1000); the settings are fixed by the name.

@@ -135,11 +135,12 @@ class PatchSWD(Metric):
             the same directions; mean over ``calibration_splits`` splits), i.e. it is measured in
             units of the reference set's own sampling spread at that scale, and ``compute()`` is
             the root mean square over levels, so a difference confined to one band (noise, a
-            colour cast) is not averaged away by bands that are at their noise level. About 0.7
-            (1/sqrt 2: the halves are half as large) for a second sample of the targets'
-            distribution; needs at least 2 target images (NaN otherwise). Under DDP the halves
-            are drawn from the gathered images (in rank order): every rank gets the same
-            value; like the patch positions, they change with the number of processes.
+            colour cast) is not averaged away by bands that are at their noise level. A second
+            sample of the targets' distribution scores below 1 (the halves are half as large;
+            0.62-0.65 in ``benchmarks/results/metric_check.md``); needs at least 2 target
+            images (NaN otherwise). Under DDP the halves are drawn from the gathered images (in
+            rank order): every rank gets the same value; like the patch positions, they change
+            with the number of processes.
         calibration_splits: random halvings averaged for ``"split_half"`` (default 4).
         kwargs: torchmetrics ``Metric`` options (e.g. ``compute_on_cpu``).
     """
