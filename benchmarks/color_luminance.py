@@ -1,0 +1,197 @@
+"""Colorization runs taken apart: how much of each recipe's score is luminance, how much colour.
+
+    python benchmarks/color_luminance.py OUT_DIR [OUT_DIR ...] [--out FILE]
+
+``OUT_DIR`` is a ``quality.py --out-dir``: every saved ``photo_color`` run in ``OUT_DIR/runs/main``
+(its record and generator weights) is predicted again on the held-out tiles and scored twice with
+the benchmark's metrics (``quality_metrics``, as validation computes them):
+
+- *as trained*: the prediction itself (the benchmark's figure);
+- *input luminance*: the same prediction with its BT.601 luminance replaced by the input's (the
+  generator's colour kept, the grey image passed through exactly): ``p + (Y_in - Y(p))`` per
+  channel, clamped to ``[-1, 1]``.
+
+plus the PSNR of the prediction's own luminance against the input (dB; how well the generator
+passes the grey image through). A recipe whose PatchSWD falls a lot with the input's luminance
+loses on the luminance it re-synthesises, not on the colours it chooses.
+
+Writes a Markdown report (``--out``) and prints it. No training; a few seconds per run on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from quality_run import RunSettings, make_datamodule
+from quality_tasks import main_recipes, make_module, write_photo_tiles
+
+from cfl_lightning.data.degradations import rgb_to_luminance
+from cfl_lightning.metrics import quality_metrics
+from cfl_lightning.modules import ImagePredictionModule
+
+TASK = "photo_color"
+METRICS = ("patch_swd", "sharpness", "colorfulness", "psnr")
+VARIANTS = ("as trained", "input luminance")
+GREY = "grey input (reference)"
+
+
+def with_luminance(prediction: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` colour images in ``[-1, 1]`` with their BT.601 luminance replaced by
+    ``luminance`` ``(B, 1, H, W)``: the same offset added to every channel (the weights sum to
+    1), then clamped to ``[-1, 1]`` (which can move the luminance of saturated pixels)."""
+    return (prediction + (luminance - rgb_to_luminance(prediction))).clamp(-1.0, 1.0)
+
+
+def luminance_psnr(prediction: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
+    """Per-image PSNR (dB, peak-to-peak 2) of ``rgb_to_luminance(prediction)`` against
+    ``luminance``; shape ``(B,)``."""
+    error = (rgb_to_luminance(prediction) - luminance).pow(2).flatten(1).mean(1)
+    return 10.0 * torch.log10(4.0 / error.clamp_min(1e-12))
+
+
+@torch.no_grad()
+def score_run(
+    module: ImagePredictionModule, loader: torch.utils.data.DataLoader, swd_repeats: int
+) -> dict[str, float]:
+    """Scores ``{variant/metric: value}`` and ``luma_psnr`` of one trained module on ``loader``."""
+    module = module.eval()
+    options = {"patch_swd": {"num_repeats": swd_repeats}}
+    collections = {v: quality_metrics(list(METRICS), options=options) for v in VARIANTS}
+    luma: list[torch.Tensor] = []
+    for batch in loader:
+        generator_input, target = module.prepare_batch(batch)
+        prediction = module.generate(generator_input, target).float().clamp(-1, 1)
+        luma.append(luminance_psnr(prediction, generator_input.float()))
+        collections["as trained"].update(prediction, target.float())
+        kept = with_luminance(prediction, generator_input.float())
+        collections["input luminance"].update(kept, target.float())
+    scores = {"luma_psnr": float(torch.cat(luma).mean())}
+    for variant, collection in collections.items():
+        for name, value in collection.compute().items():
+            scores[f"{variant}/{name}"] = float(value)
+    return scores
+
+
+@torch.no_grad()
+def score_grey_input(loader: torch.utils.data.DataLoader, swd_repeats: int) -> dict[str, float]:
+    """The same scores for the input itself as a grey RGB image (a reference: no colour at all,
+    the luminance exact)."""
+    options = {"patch_swd": {"num_repeats": swd_repeats}}
+    collection = quality_metrics(list(METRICS), options=options)
+    for batch in loader:
+        luminance, target = batch["input"].float(), batch["image"].float()
+        collection.update(luminance.expand(-1, 3, -1, -1), target)
+    values = {name: float(value) for name, value in collection.compute().items()}
+    return {f"{variant}/{name}": v for variant in VARIANTS for name, v in values.items()}
+
+
+def saved_runs(out_dirs: list[Path]) -> list[tuple[dict[str, Any], Path]]:
+    """``(record, generator weights)`` of every saved ``photo_color`` run, by recipe then seed."""
+    found = []
+    for out_dir in out_dirs:
+        for path in sorted((out_dir / "runs" / "main").glob(f"{TASK}__*.json")):
+            weights = path.with_suffix(".generator.pt")
+            if weights.exists():
+                found.append((json.loads(path.read_text()), weights))
+    order = [r.name for r in main_recipes(False)]
+    found.sort(key=lambda item: (order.index(item[0]["recipe"]), item[0]["seed"]))
+    return found
+
+
+def report(rows: list[dict[str, Any]], command: str) -> str:
+    """Markdown: one row per recipe, mean (min-max over seeds) of every score."""
+    by_recipe: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_recipe[row["recipe"]].append(row)
+
+    def cell(values: list[float], digits: int) -> str:
+        mean = sum(values) / len(values)
+        if len(values) == 1:
+            return f"{mean:.{digits}f}"
+        return f"{mean:.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+    columns = [("luma_psnr", "luminance PSNR vs input dB", 2)]
+    for variant in VARIANTS:
+        columns += [
+            (f"{variant}/patch_swd", f"PatchSWD, {variant}", 2),
+            (f"{variant}/sharpness", f"sharpness, {variant}", 2),
+            (f"{variant}/colorfulness", f"colourfulness, {variant}", 2),
+            (f"{variant}/psnr", f"PSNR dB, {variant}", 2),
+        ]
+    lines = [
+        "# Colorization: luminance against colour",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}",
+        f"- Runs: {len(rows) - 1} saved `{TASK}` runs; cells are mean (min-max over seeds "
+        + ", ".join(
+            f"{recipe}: {sorted(r['seed'] for r in runs)}"
+            for recipe, runs in by_recipe.items()
+            if recipe != GREY
+        )
+        + f"). {GREY}: the input luminance as a grey RGB image.",
+        "- *as trained*: the benchmark's prediction; *input luminance*: the same prediction with "
+        "its BT.601 luminance replaced by the input's (colour kept). PatchSWD: the primary, in "
+        "split-half units; sharpness and colourfulness: prediction / target (1 is ideal).",
+        "",
+        "| recipe | " + " | ".join(title for _, title, _ in columns) + " |",
+        "|---|" + "---|" * len(columns),
+    ]
+    for recipe, runs in by_recipe.items():
+        cells = [cell([r[key] for r in runs], digits) for key, _, digits in columns]
+        lines.append(f"| {recipe} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out_dirs", nargs="+", type=Path, help="quality.py --out-dir folders")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--swd-repeats", type=int, default=4, help="PatchSWD num_repeats (4)")
+    args = parser.parse_args(argv)
+    runs = saved_runs(args.out_dirs)
+    if not runs:
+        raise SystemExit(f"out_dirs: no saved {TASK} runs under {[str(d) for d in args.out_dirs]}")
+    recipes = {r.name: r for r in main_recipes(False)}
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="color_luminance_") as photo_root:
+        write_photo_tiles(Path(photo_root))
+        for record, weights in runs:
+            settings = RunSettings(
+                steps=record["steps"],
+                batch_size=4,
+                accelerator="cpu",
+                precision="32-true",
+                photo_root=Path(photo_root),
+            )
+            seed = record["seed"]
+            module = make_module(TASK, recipes[record["recipe"]], seed)
+            module.generator.load_state_dict(torch.load(weights, weights_only=True))
+            datamodule = make_datamodule(TASK, settings, seed)
+            datamodule.setup("test")
+            scores = score_run(module, datamodule.test_dataloader(), args.swd_repeats)
+            rows.append({"recipe": record["recipe"], "seed": seed, **scores})
+            print(record["recipe"], seed, {k: round(v, 3) for k, v in scores.items()}, flush=True)
+        grey = score_grey_input(datamodule.test_dataloader(), args.swd_repeats)
+        rows.append({"recipe": GREY, "seed": None, "luma_psnr": float("inf"), **grey})
+    command = "python benchmarks/color_luminance.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = report(rows, command)
+    if args.out is not None:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
