@@ -17,6 +17,7 @@ import cfl_lightning.metrics.inception
 import cfl_lightning.modules
 from cfl_lightning.callbacks import PredictionWriter
 from cfl_lightning.cli import build_cli
+from cfl_lightning.data.degradations import rgb_to_luminance
 from cfl_lightning.data.predict_inputs import image_to_tensor
 from cfl_lightning.metrics.pretrained import WeightsUnavailableError
 from cfl_lightning.networks import VGG19Features
@@ -174,7 +175,7 @@ TASKS = {
     ),
     "colorization": Task(
         "ColorizationModule",
-        {"generator": unet(1)},
+        {"generator": unet(1), "keep_luminance": True},
         lambda root: photo_data(root, "Colorization"),
         photo_inputs({"colour": (29, 37), "sub/grey": (31, 23)}, grey=True),
     ),
@@ -264,6 +265,10 @@ def test_fit_then_predict_inputs_alone_at_their_size_and_from_the_checkpoint(tmp
         png = read_png(out / f"{name}.png")
         assert png.shape == expected.shape
         assert (png - expected).abs().max() <= PNG_TOLERANCE, name
+        if task_name == "colorization":  # keep_luminance: the input's luminance, unclamped pixels
+            unclamped = (expected.abs() < 0.999).all(dim=1, keepdim=True)
+            luminance = rgb_to_luminance(expected)
+            assert (luminance - batch["input"]).abs()[unclamped].max() < 1e-5
         if task_name == "inpainting":  # known pixels kept exactly
             known = batch["input"][:, 3:] == 0
             photo = image_to_tensor(tmp_path / "inputs" / f"{name}.png")

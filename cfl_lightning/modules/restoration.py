@@ -15,7 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cfl_lightning.modules.task_module import IMAGE_CHANNELS, NetworkFactory, TaskModule
+from cfl_lightning.modules.task_module import (
+    IMAGE_CHANNELS,
+    NetworkFactory,
+    TaskModule,
+    build_network,
+)
+from cfl_lightning.networks.luminance_passthrough import LuminancePassthrough
 from cfl_lightning.networks.residual_sr import ResidualSRGenerator
 from cfl_lightning.networks.unet import UNetGenerator
 
@@ -101,11 +107,29 @@ class ColorizationModule(TaskModule):
     Args:
         generator: module or factory of the input channels (1); default
             ``UNetGenerator(1, num_downs=5)`` (inputs divisible by 32).
+        keep_luminance: wrap the generator in
+            :class:`~cfl_lightning.networks.LuminancePassthrough`, so that every prediction (in
+            training, evaluation, prediction and ONNX export) has the input's BT.601 luminance
+            exactly and the generator only chooses the colour. Default False: the generator
+            predicts all of RGB, luminance included.
         **kwargs: the ``TaskModule`` and ``ImagePredictionModule`` arguments.
     """
 
-    def __init__(self, generator: nn.Module | NetworkFactory | None = None, **kwargs: Any) -> None:
-        super().__init__(_unet() if generator is None else generator, 1, **kwargs)
+    def __init__(
+        self,
+        generator: nn.Module | NetworkFactory | None = None,
+        keep_luminance: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(keep_luminance, bool):
+            raise ValueError(f"keep_luminance: expected True or False, got {keep_luminance!r}")
+        network = _unet() if generator is None else generator
+        if keep_luminance:
+            network = LuminancePassthrough(
+                build_network(network, 1, "generator", "ColorizationModule")
+            )
+        super().__init__(network, 1, **kwargs)
+        self.keep_luminance = keep_luminance
 
 
 class DenoisingModule(TaskModule):

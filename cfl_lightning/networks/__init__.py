@@ -4,6 +4,7 @@ from cfl_lightning.networks.conv_encoder import ConvEncoderFeatures
 from cfl_lightning.networks.critic_head import make_critic_head
 from cfl_lightning.networks.discriminator import MultiscaleDiscriminator, PatchDiscriminator
 from cfl_lightning.networks.frozen import FrozenFeatureExtractor
+from cfl_lightning.networks.luminance_passthrough import LuminancePassthrough
 from cfl_lightning.networks.pix2pixhd import Pix2PixHDGenerator
 from cfl_lightning.networks.residual_sr import ResidualSRGenerator
 from cfl_lightning.networks.resnet import RESNET_LAYERS, ResNetFeatures
@@ -23,6 +24,7 @@ __all__ = [
     "VGG19_LAYERS",
     "ConvEncoderFeatures",
     "FrozenFeatureExtractor",
+    "LuminancePassthrough",
     "MultiscaleDiscriminator",
     "PatchDiscriminator",
     "Pix2PixHDGenerator",

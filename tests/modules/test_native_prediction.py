@@ -75,3 +75,17 @@ def test_a_task_default_generator_needs_nothing_passed(tmp_path):
     x = torch.rand(1, 3, 9, 13) * 2 - 1
     assert loaded.predict_native(x).shape == (1, 3, 18, 26)
     torch.testing.assert_close(loaded.predict_native(x), module.predict_native(x), rtol=0, atol=0)
+
+
+def test_keep_luminance_survives_the_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    module = ColorizationModule(
+        UNetGenerator(1, num_downs=3, ngf=4), keep_luminance=True, losses={"l1": 1.0}, metrics=()
+    )
+    path = save_checkpoint(module, tmp_path / "color.ckpt")
+    loaded = ColorizationModule.load_from_checkpoint(
+        path, map_location="cpu", generator=UNetGenerator(1, num_downs=3, ngf=4)
+    )
+    assert loaded.keep_luminance is True
+    x = torch.rand(1, 1, 21, 19) * 2 - 1
+    torch.testing.assert_close(loaded.predict_native(x), module.predict_native(x), rtol=0, atol=0)

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from cfl_lightning.modules import Pix2PixModule, SemanticSynthesisModule, SuperResolutionModule
+from cfl_lightning.modules import (
+    ColorizationModule,
+    Pix2PixModule,
+    SemanticSynthesisModule,
+    SuperResolutionModule,
+)
 from cfl_lightning.networks import ResidualSRGenerator, SPADEGenerator, UNetGenerator
 
 REASON = "the onnx extra is not installed: pip install -e '.[onnx]'"
@@ -35,12 +40,16 @@ def images(shape) -> torch.Tensor:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["unet", "super_resolution"])
+@pytest.mark.parametrize("kind", ["unet", "super_resolution", "colorization_keep_luminance"])
 def test_exported_generator_matches_torch_at_several_sizes(tmp_path, kind):
     torch.manual_seed(0)
     if kind == "unet":
         module = Pix2PixModule(UNetGenerator(3, num_downs=3, ngf=4), losses={"l1": 1.0}, metrics=())
         shapes = [(1, 3, 32, 32), (2, 3, 48, 64)]
+    elif kind == "colorization_keep_luminance":
+        generator = UNetGenerator(1, num_downs=3, ngf=4)
+        module = ColorizationModule(generator, keep_luminance=True, losses={"l1": 1.0}, metrics=())
+        shapes = [(1, 1, 32, 32), (2, 1, 48, 40)]
     else:
         generator = ResidualSRGenerator(2, nf=8, n_blocks=1)
         module = SuperResolutionModule(generator, scale=2, losses={"l1": 1.0}, metrics=())

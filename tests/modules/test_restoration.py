@@ -129,3 +129,41 @@ def test_restoration_discriminators_see_condition_and_image():
     assert SuperResolutionModule(discriminator=disc, **gan).discriminator.input_channels == 3 + 3
     unconditional = DenoisingModule(discriminator=disc, conditional_discriminator=False, **gan)
     assert unconditional.discriminator.input_channels == 3
+
+
+def _bt601(rgb: torch.Tensor) -> torch.Tensor:
+    unit = (rgb + 1) / 2
+    return 2 * (0.299 * unit[:, 0:1] + 0.587 * unit[:, 1:2] + 0.114 * unit[:, 2:3]) - 1
+
+
+def test_colorization_keep_luminance_trains_colour_and_predicts_the_input_luminance(photos):
+    torch.manual_seed(0)
+    data = ImageFolderDataModule(
+        str(photos), Colorization(), crop_size=32, val_ratio=0.25, batch_size=2, predict_split="val"
+    )
+    factory = partial(UNetGenerator, num_downs=5, ngf=8)
+    module = ColorizationModule(
+        factory, keep_luminance=True, losses={"l1": 1.0, "cfl": 1.0}, cfl=tiny_cfl(), metrics=()
+    )
+    assert module.hparams["keep_luminance"] is True
+    inner = module.generator.generator
+    before = [p.detach().clone() for p in inner.parameters()]
+    make_trainer(max_steps=2).fit(module, data)
+    assert any(not torch.equal(a, b) for a, b in zip(before, inner.parameters()))
+    data.setup("predict")
+    batch = next(iter(data.predict_dataloader()))  # the first batch trainer.predict sees
+    prediction = make_trainer().predict(module, data)[0]["prediction"]
+    inside = (prediction.abs() < 0.999).all(dim=1, keepdim=True)  # unclamped pixels
+    assert inside.float().mean() > 0.5
+    error = (_bt601(prediction) - batch["input"]).abs()
+    assert error[inside].max() < 1e-5
+    # Without the option the luminance is the generator's own (a random net: far from it).
+    plain = ColorizationModule(factory, losses={"l1": 1.0}, metrics=())
+    assert (_bt601(plain.predict_native(batch["input"])) - batch["input"]).abs().mean() > 0.05
+
+
+def test_colorization_keep_luminance_is_checked():
+    with pytest.raises(ValueError, match="keep_luminance: expected True or False, got 'yes'"):
+        ColorizationModule(keep_luminance="yes", losses={"l1": 1.0}, metrics=())
+    with pytest.raises(ValueError, match="generator: UNetGenerator takes 3 input channels"):
+        ColorizationModule(UNetGenerator(3, num_downs=5, ngf=8), keep_luminance=True, metrics=())
