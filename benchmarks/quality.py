@@ -13,7 +13,8 @@ Tasks (64x64, see ``quality_tasks``): ``textures`` (label map -> image, syntheti
 textures, small SPADE generator) and ``photo_sr`` (4x super-resolution of crops of
 scikit-image's photographs, train and test on different photographs, residual SR network). Held
 out, never used to tune a recipe (``--tasks``): ``photo_color`` (colorization, U-Net),
-``textures_unet`` and ``photo_sr_unet`` (the two tasks with a U-Net generator).
+``textures_unet`` and ``photo_sr_unet`` (the two tasks with a U-Net generator), and
+``photo_color_chroma`` (colorization that keeps the input's luminance).
 Every run goes through the project's LightningModules and a ``pytorch_lightning.Trainer``. No
 pretrained weights: the VGG19 of the perceptual loss and of CFL has seeded random weights (the
 same for both within a seed).
@@ -82,6 +83,8 @@ TASK_TITLES = {
     "photo_color": "Held out: photo colorization (luminance -> RGB, 64x64, held-out photographs)",
     "textures_unet": "Held out: synthetic textures with a U-Net generator",
     "photo_sr_unet": "Held out: photo 4x super-resolution with a U-Net generator",
+    "photo_color_chroma": "Held out: photo colorization keeping the input's luminance (the "
+    "generator chooses the colour only)",
 }
 GENERATOR_NOTES = {
     "textures": "SPADEGenerator(ngf=16, hidden=32), batch norm; SemanticSynthesisModule",
@@ -91,6 +94,8 @@ GENERATOR_NOTES = {
     "labels, batch norm; SemanticSynthesisModule",
     "photo_sr_unet": "UpsampledUNetSR: bicubic 4x upsampling + UNetGenerator(3, 3, num_downs=5, "
     "ngf=32, upsample='resize') residual; SuperResolutionModule",
+    "photo_color_chroma": "LuminancePassthrough(UNetGenerator(1, 3, num_downs=5, ngf=32, "
+    "upsample='resize')), batch norm; ColorizationModule(keep_luminance=True)",
     "photo_sr": "ResidualSRGenerator(scale=4, nf=32, n_blocks=4), sub-pixel upsampling with ICNR "
     "initialisation; SuperResolutionModule",
 }

@@ -20,6 +20,11 @@ a recipe chosen on the two tasks above is reported there unchanged.
 - ``textures_unet``: the textures task with that U-Net (one-hot labels in) instead of SPADE.
 - ``photo_sr_unet``: the SR task with that U-Net on the bicubic upsampling of the input, adding a
   residual (:class:`UpsampledUNetSR`) instead of the sub-pixel residual network.
+- ``photo_color_chroma``: ``photo_color`` with ``ColorizationModule(keep_luminance=True)``: the
+  prediction has the input's luminance exactly and the U-Net chooses only the colour. Added after
+  ``color_luminance.py`` found that ``photo_color`` scores mostly how well each loss re-synthesises
+  the grey image (the input itself, as a grey RGB image, beats every recipe there); no recipe was
+  ever tuned on it.
 
 A *recipe* names the loss terms (``l1``, ``vgg``, ``cfl``, optionally ``+gan``) and, for CFL,
 the options of :class:`ContrastiveFeatureLoss` and of the critic's optimizer (the ablation).
@@ -59,7 +64,7 @@ from cfl_lightning.networks import (
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS
 
 TASKS = ("textures", "photo_sr")
-HELD_OUT_TASKS = ("photo_color", "textures_unet", "photo_sr_unet")
+HELD_OUT_TASKS = ("photo_color", "textures_unet", "photo_sr_unet", "photo_color_chroma")
 ALL_TASKS = TASKS + HELD_OUT_TASKS
 # The data and module each task uses (held-out generator swaps keep their task's).
 TASK_KIND = {
@@ -68,7 +73,10 @@ TASK_KIND = {
     "photo_sr": "photo_sr",
     "photo_sr_unet": "photo_sr",
     "photo_color": "photo_color",
+    "photo_color_chroma": "photo_color",
 }
+# Colorization tasks whose module keeps the input's luminance (the generator predicts colour only).
+KEEP_LUMINANCE_TASKS = ("photo_color_chroma",)
 PHOTO_TASKS = tuple(task for task, kind in TASK_KIND.items() if kind != "textures")
 UNET_OPTIONS = {"num_downs": 5, "ngf": 32, "upsample": "resize"}
 BASE_LOSSES = ("l1", "vgg", "cfl")
@@ -270,7 +278,7 @@ def make_generator(task: str) -> torch.nn.Module:
         return SPADEGenerator(NUM_CLASSES, ngf=16, hidden=32)
     if task == "photo_sr":
         return ResidualSRGenerator(SR_FACTOR, nf=32, n_blocks=4)
-    if task == "photo_color":
+    if task in ("photo_color", "photo_color_chroma"):
         return UNetGenerator(1, 3, **UNET_OPTIONS)
     if task == "textures_unet":
         return UNetGenerator(NUM_CLASSES, 3, **UNET_OPTIONS)
@@ -330,5 +338,6 @@ def make_module(
     if TASK_KIND[task] == "textures":
         return SemanticSynthesisModule(generator, NUM_CLASSES, losses=losses, **kwargs)
     if TASK_KIND[task] == "photo_color":
-        return ColorizationModule(generator, losses=losses, **kwargs)
+        keep_luminance = task in KEEP_LUMINANCE_TASKS
+        return ColorizationModule(generator, keep_luminance=keep_luminance, losses=losses, **kwargs)
     return SuperResolutionModule(generator, scale=SR_FACTOR, losses=losses, **kwargs)

@@ -4,6 +4,7 @@ modules, scores it, writes its table, figure and JSON, and resumes from saved ru
 import json
 
 import pytest
+import torch
 
 from tests.benchmarks.scripts import benchmark_modules
 
@@ -72,3 +73,26 @@ def test_recipes_option_selects_and_rejects_unknown_names(quality, tmp_path, cap
     with pytest.raises(SystemExit):
         quality.main(["--quick", "--rescore"])
     assert "--rescore: needs --resume" in capsys.readouterr().err
+
+
+def test_the_chroma_colorization_task_keeps_the_input_luminance(quality, tmp_path):
+    args = [
+        "--quick",
+        "--tasks",
+        "photo_color_chroma",
+        "--recipes",
+        "l1",
+        "--out-dir",
+        str(tmp_path),
+    ]
+    assert quality.main(args) == 0
+    assert "colorization keeping the input's luminance" in (tmp_path / "quality.md").read_text()
+    runs = (tmp_path / "runs" / "main").glob("photo_color_chroma__l1__*.pt")
+    (saved,) = [path for path in runs if not path.name.endswith(".generator.pt")]
+    samples = torch.load(saved)  # the held-out input (grey, shown as RGB) and the prediction
+    prediction, grey = samples["prediction"], samples["input"][:, :1]
+    unit = (prediction + 1) / 2
+    luminance = 2 * (0.299 * unit[:, :1] + 0.587 * unit[:, 1:2] + 0.114 * unit[:, 2:]) - 1
+    unclamped = (prediction.abs() < 0.999).all(dim=1, keepdim=True)
+    assert unclamped.float().mean() > 0.5
+    assert (luminance - grey).abs()[unclamped].max() < 1e-5
