@@ -110,7 +110,8 @@ class ColorizationModule(TaskModule):
         keep_luminance: wrap the generator in
             :class:`~cfl_lightning.networks.LuminancePassthrough`, so that every prediction (in
             training, evaluation, prediction and ONNX export) has the input's BT.601 luminance
-            exactly and the generator only chooses the colour. Default False: the generator
+            (exactly, but where a saturated colour clips a channel) and the generator only
+            chooses the colour. Default False: the generator
             predicts all of RGB, luminance included.
         **kwargs: the ``TaskModule`` and ``ImagePredictionModule`` arguments.
     """
