@@ -37,18 +37,12 @@ from quality_tasks import main_recipes, make_module, write_photo_tiles
 from cfl_lightning.data.degradations import rgb_to_luminance
 from cfl_lightning.metrics import quality_metrics
 from cfl_lightning.modules import ImagePredictionModule
+from cfl_lightning.networks.luminance_passthrough import replace_luminance
 
 TASK = "photo_color"
 METRICS = ("patch_swd", "sharpness", "colorfulness", "psnr")
 VARIANTS = ("as trained", "input luminance")
 GREY = "grey input (reference)"
-
-
-def with_luminance(prediction: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` colour images in ``[-1, 1]`` with their BT.601 luminance replaced by
-    ``luminance`` ``(B, 1, H, W)``: the same offset added to every channel (the weights sum to
-    1), then clamped to ``[-1, 1]`` (which can move the luminance of saturated pixels)."""
-    return (prediction + (luminance - rgb_to_luminance(prediction))).clamp(-1.0, 1.0)
 
 
 def luminance_psnr(prediction: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
@@ -72,7 +66,7 @@ def score_run(
         prediction = module.generate(generator_input, target).float().clamp(-1, 1)
         luma.append(luminance_psnr(prediction, generator_input.float()))
         collections["as trained"].update(prediction, target.float())
-        kept = with_luminance(prediction, generator_input.float())
+        kept = replace_luminance(prediction, generator_input.float())
         collections["input luminance"].update(kept, target.float())
     scores = {"luma_psnr": float(torch.cat(luma).mean())}
     for variant, collection in collections.items():

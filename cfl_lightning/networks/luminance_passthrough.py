@@ -8,6 +8,14 @@ from torch import nn
 from cfl_lightning.data.degradations import rgb_to_luminance
 
 
+def replace_luminance(colour: torch.Tensor, luminance: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` colour images in ``[-1, 1]`` with their BT.601 luminance replaced by
+    ``luminance`` ``(B, 1, H, W)``: the same offset added to every channel (the weights sum to 1),
+    then clamped to ``[-1, 1]`` (which can move the luminance of saturated pixels)."""
+    shifted = colour + (luminance.to(colour.dtype) - rgb_to_luminance(colour))
+    return shifted.clamp(-1.0, 1.0)
+
+
 class LuminancePassthrough(nn.Module):
     """Wraps a colorization generator ``(B, 1, H, W) -> (B, 3, H, W)`` (``[-1, 1]``) so that the
     ITU-R BT.601 luminance of the output is the input: ``y = clamp(g(x) + (x - Y(g(x))), -1, 1)``,
@@ -45,6 +53,4 @@ class LuminancePassthrough(nn.Module):
     def forward(self, luminance: torch.Tensor) -> torch.Tensor:
         if luminance.dim() != 4 or luminance.shape[1] != 1:
             raise ValueError(f"luminance: expected (B, 1, H, W), got {tuple(luminance.shape)}")
-        colour = self.generator(luminance)
-        shifted = colour + (luminance.to(colour.dtype) - rgb_to_luminance(colour))
-        return shifted.clamp(-1.0, 1.0)
+        return replace_luminance(self.generator(luminance), luminance)

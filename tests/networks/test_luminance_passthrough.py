@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from cfl_lightning.networks import LuminancePassthrough, UNetGenerator
+from cfl_lightning.networks.luminance_passthrough import replace_luminance
 
 
 def bt601(rgb: torch.Tensor) -> torch.Tensor:
@@ -53,3 +54,15 @@ def test_rejects_a_generator_of_other_channels_and_other_inputs():
     assert wrapped.divisor is None
     with pytest.raises(ValueError, match=r"luminance: expected \(B, 1, H, W\), got \(1, 3, 8, 8\)"):
         wrapped(torch.zeros(1, 3, 8, 8))
+
+
+def test_replace_luminance_sets_the_luminance_and_keeps_the_colour():
+    g = torch.Generator().manual_seed(0)
+    prediction = torch.rand(2, 3, 8, 8, generator=g) * 1.0 - 0.5  # away from the clamp
+    luminance = torch.rand(2, 1, 8, 8, generator=g) * 0.6 - 0.3
+    kept = replace_luminance(prediction, luminance)
+    torch.testing.assert_close(bt601(kept), luminance, atol=1e-5, rtol=0)
+    # Colour differences between channels are the prediction's.
+    torch.testing.assert_close(kept[:, 0] - kept[:, 1], prediction[:, 0] - prediction[:, 1])
+    torch.testing.assert_close(kept[:, 2] - kept[:, 1], prediction[:, 2] - prediction[:, 1])
+    assert kept.min() >= -1 and kept.max() <= 1
