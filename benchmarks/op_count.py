@@ -3,6 +3,7 @@
     python benchmarks/op_count.py                     # 2x3x64x64, random VGG19, CPU
     python benchmarks/op_count.py --size 128 --batch 4 --list
     python benchmarks/op_count.py --critic target_views   # CFL with ContrastiveFeatureLoss(critic=)
+    python benchmarks/op_count.py --critic target_views --false-negative-threshold 0.99
 
 On a GPU every operator that computes something is at least one kernel launch, so for small
 images the number of operators, not their FLOPs, sets the loss's time. Counted with
@@ -57,15 +58,22 @@ def make_step(loss: torch.nn.Module, batch: int, size: int):
     return step
 
 
-def count_ops(batch: int = 2, size: int = 64, critic: str = "joint") -> dict[str, list[str]]:
+def count_ops(
+    batch: int = 2,
+    size: int = 64,
+    critic: str = "joint",
+    false_negative_threshold: float | None = None,
+) -> dict[str, list[str]]:
     """The top-level operators of one steady-state forward + backward of each loss (CFL with
-    ``ContrastiveFeatureLoss(critic=critic)``)."""
+    ``ContrastiveFeatureLoss(critic=critic, false_negative_threshold=...)``)."""
     from cfl_lightning.losses import ContrastiveFeatureLoss, PerceptualLoss
 
     torch.manual_seed(0)
     losses = {
         "vgg": PerceptualLoss(weights="random"),
-        "cfl": ContrastiveFeatureLoss(weights="random", critic=critic),
+        "cfl": ContrastiveFeatureLoss(
+            weights="random", critic=critic, false_negative_threshold=false_negative_threshold
+        ),
     }
     ops = {}
     for name, loss in losses.items():
@@ -82,16 +90,22 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--list", action="store_true", help="print each loss's operator counts")
     parser.add_argument("--critic", default="joint", help="CFL's critic: joint or target_views")
+    parser.add_argument(
+        "--false-negative-threshold", type=float, default=None, help="CFL's option of that name"
+    )
     args = parser.parse_args()
 
-    ops = count_ops(args.batch, args.size, args.critic)
+    ops = count_ops(args.batch, args.size, args.critic, args.false_negative_threshold)
     counts = {name: len(names) for name, names in ops.items()}
     if args.list:
         for name, names in ops.items():
             print(f"{name}: {len(names)} top-level aten operators")
             for op, n in collections.Counter(names).most_common():
                 print(f"  {n:4d}  {op}")
-    print(f"batch={args.batch} size={args.size} critic={args.critic} torch={torch.__version__}")
+    print(
+        f"batch={args.batch} size={args.size} critic={args.critic} "
+        f"false_negative_threshold={args.false_negative_threshold} torch={torch.__version__}"
+    )
     print(f"VGG loss: {counts['vgg']} top-level aten operators (forward + backward)")
     print(f"CFL:      {counts['cfl']} top-level aten operators (forward + backward)")
     print(f"CFL - VGG: {counts['cfl'] - counts['vgg']}")

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
-from cfl_lightning.losses.patch_nce import pair_constants, paired_patch_nce
+from cfl_lightning.losses.patch_nce import NORMALIZE_EPS, pair_constants, paired_patch_nce
 from cfl_lightning.networks.critic_head import HEAD_KINDS, CriticHeads
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS, VGG19Features
 
@@ -152,6 +152,16 @@ class ContrastiveFeatureLoss(nn.Module):
             the paper's) or ``"target_views"`` (see above).
         view_shift: with ``"target_views"``, the shift in pixels (an integer >= 1, smaller than
             the images) between the target's two views; default 2.
+        false_negative_threshold: None (default, the paper's) or a cosine similarity in
+            ``[-1, 1)``: at every layer, two sampled locations whose *target* feature vectors (the
+            extractor's, before the heads) are more similar than this are not each other's
+            negatives, in both directions and for the critic's views too (there the second view's
+            features decide). In a flat or repeating region many target patches are identical,
+            and the default loss pushes the prediction's patches there apart from each other
+            (query negatives) and from keys equal to their positive: it rewards noise. With
+            random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
+            ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
+            positive only contributes zero. Costs one ``n x n`` similarity product per layer.
     """
 
     def __init__(
@@ -171,12 +181,18 @@ class ContrastiveFeatureLoss(nn.Module):
         validate_inputs: bool | str = "first",
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
+        false_negative_threshold: float | None = None,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
             raise ValueError(f"critic: expected one of {CRITIC_OBJECTIVES}, got {critic!r}")
         if isinstance(view_shift, bool) or not isinstance(view_shift, int) or view_shift < 1:
             raise ValueError(f"view_shift: expected an integer >= 1 (pixels), got {view_shift!r}")
+        if false_negative_threshold is not None and not -1.0 <= false_negative_threshold < 1.0:
+            raise ValueError(
+                "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
+                f"{false_negative_threshold!r}"
+            )
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
         if not temperature > 0:
@@ -225,6 +241,7 @@ class ContrastiveFeatureLoss(nn.Module):
         self.value_checks = ValueChecks(validate_inputs)
         self.critic = critic
         self.view_shift = view_shift
+        self.false_negative_threshold = false_negative_threshold
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -392,6 +409,8 @@ class ContrastiveFeatureLoss(nn.Module):
                 torch.cat([pred_features[name][:, :, y, x], target_features[name][:, :, y, x]], 2)
                 for name, y, x in zip(self.layers, rows, cols)
             ]
+            if self.false_negative_threshold is not None:
+                excluded = self._exclude_false_negatives(picked, excluded)
             embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
         else:
             # Per layer (2B, C_l, 2n): images 0..B-1 are the generator's (prediction, target)
@@ -403,6 +422,8 @@ class ContrastiveFeatureLoss(nn.Module):
                 if trainable:  # the generator's term sees the target as a constant
                     views_l = torch.cat([views_l[:batch].detach(), views_l[batch:]])
                 picked.append(torch.cat([first, views_l], 2))
+            if self.false_negative_threshold is not None:
+                excluded = self._exclude_false_negatives(picked, excluded)
             # The heads' parameters get gradient from the critic's pairs only.
             embeddings = self.heads.embed_all(picked, param_grad_from=batch)  # (L, 2B, 2n, D)
         if embeddings.dtype != torch.float32:
@@ -425,6 +446,31 @@ class ContrastiveFeatureLoss(nn.Module):
         generator_term, critic_term = torch.mv(row_weights, losses.view(-1)).unbind()
         # The generator's value; the heads' gradient is the critic term's alone.
         return generator_term + (critic_term - critic_term.detach())
+
+    def _exclude_false_negatives(
+        self, picked: list[torch.Tensor], excluded: torch.Tensor | None
+    ) -> torch.Tensor:
+        """``excluded`` (or the default mask) plus the logits between patches whose key features
+        are alike: ``(L, G, 2n, 2n)`` for ``L`` layers of features ``(G, C_l, 2n)`` (per image the
+        query patches' ``n`` feature vectors, then the keys': the target's, or the shifted
+        target's for the critic's views). Where the extractor's features of key patches ``i`` and
+        ``j`` have a cosine similarity above ``false_negative_threshold``, rows ``i`` and ``n + i``
+        lose columns ``j`` and ``n + j``: neither is a negative of the other (the queries of two
+        patches of identical content no longer repel). Positives stay. No gradient flows through
+        the mask."""
+        n = picked[0].shape[-1] // 2
+        with torch.no_grad():
+            similar = []
+            for features in picked:
+                keys = features[..., n:].detach().float()
+                keys = keys / (torch.linalg.vector_norm(keys, dim=1, keepdim=True) + NORMALIZE_EPS)
+                similar.append(torch.bmm(keys.transpose(1, 2), keys))  # (G, n, n)
+            alike = torch.stack(similar) > self.false_negative_threshold  # (L, G, n, n)
+            alike &= ~torch.eye(n, dtype=torch.bool, device=alike.device)
+            alike = alike.repeat(1, 1, 2, 2)  # (L, G, 2n, 2n)
+        if excluded is None:
+            excluded = pair_constants(n, self.query_negatives, alike.device)[1]
+        return alike | excluded
 
     def _trains_on_views(self) -> bool:
         """Whether this call trains the critic on views of the target (``critic="target_views"``,

@@ -7,6 +7,7 @@ from torch import nn
 from cfl_lightning.losses import ContrastiveFeatureLoss, sample_patch_locations
 from cfl_lightning.networks import VGG19Features
 from cfl_lightning.networks.critic_head import l2_normalize
+from tests.losses.compiled import assert_compiled_matches_eager
 
 
 def images(seed, batch=2, size=64):
@@ -223,15 +224,7 @@ def test_compiles_to_one_graph_equal_to_eager():
     pred = images(18, size=32).requires_grad_()
     target = images(19, size=32)
     locations = loss.draw_locations(pred.shape, torch.Generator().manual_seed(0))
-    inputs = [pred, *loss.heads.parameters()]
-    eager = loss(pred, target, locations=locations)
-    eager_grads = torch.autograd.grad(eager, inputs)
-    torch._dynamo.reset()
-    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")  # no graph break allowed
-    value = compiled(pred, target, locations=locations)
-    torch.testing.assert_close(value, eager, rtol=0, atol=1e-5)
-    for grad, expected in zip(torch.autograd.grad(value, inputs), eager_grads):
-        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-6)
+    assert_compiled_matches_eager(loss, pred, target, locations)
 
 
 def test_bfloat16_autocast_close_to_float32(extractor):
