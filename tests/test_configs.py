@@ -278,3 +278,17 @@ def test_discriminator_pieces_are_the_papers_patchgans(piece, windows):
     assert config["class_path"] == "cfl_lightning.networks.MultiscaleDiscriminator"
     discriminator = MultiscaleDiscriminator(input_channels=4, **config["init_args"])
     assert discriminator.receptive_fields == windows
+
+
+def test_random_weights_loss_piece_is_the_benchmark_recipe_cfl_fn():
+    import importlib
+
+    config = yaml.safe_load((ROOT / "configs" / "loss" / "cfl_random_weights.yaml").read_text())
+    module, name = config["class_path"].rsplit(".", 1)
+    loss = getattr(importlib.import_module(module), name)(**config["init_args"])
+    assert (loss.critic, loss.false_negative_threshold, loss.heads.kind) == (
+        "target_views",
+        0.99,
+        "mlp",
+    )
+    assert not any(p.requires_grad for p in loss.extractor.parameters())
