@@ -459,13 +459,17 @@ class ContrastiveFeatureLoss(nn.Module):
         patches of identical content no longer repel). Positives stay. No gradient flows through
         the mask."""
         n = picked[0].shape[-1] // 2
+        width = max(features.shape[1] for features in picked)
         with torch.no_grad():
-            similar = []
-            for features in picked:
-                keys = features[..., n:].detach().float()
-                keys = keys / (torch.linalg.vector_norm(keys, dim=1, keepdim=True) + NORMALIZE_EPS)
-                similar.append(torch.bmm(keys.transpose(1, 2), keys))  # (G, n, n)
-            alike = torch.stack(similar) > self.false_negative_threshold  # (L, G, n, n)
+            # All layers at once: zero channels up to the widest layer change no cosine.
+            padded = [
+                F.pad(f, (0, 0, 0, width - f.shape[1])) if f.shape[1] < width else f for f in picked
+            ]
+            keys = torch.stack(padded)[..., n:].float()  # (L, G, C, n)
+            keys = keys / (torch.linalg.vector_norm(keys, dim=2, keepdim=True) + NORMALIZE_EPS)
+            keys = keys.flatten(0, 1)  # (L * G, C, n)
+            similar = torch.bmm(keys.transpose(1, 2), keys).view(len(picked), -1, n, n)
+            alike = similar > self.false_negative_threshold  # (L, G, n, n)
             alike &= ~torch.eye(n, dtype=torch.bool, device=alike.device)
             alike = alike.repeat(1, 1, 2, 2)  # (L, G, 2n, 2n)
         if excluded is None:

@@ -20,6 +20,16 @@ def test_cfl_dispatches_at_most_100_operators_more_than_the_vgg_loss(scripts):
     assert "aten::aminmax" not in ops["cfl"] and "aten::aminmax" not in ops["vgg"]
 
 
+def test_false_negative_mask_is_batched_across_layers(scripts):
+    # Per layer it cost 8-9 operators for each of VGG19's 4 CFL layers (39 in all); batched, one
+    # pad per narrower layer plus a fixed number.
+    op_count, _ = scripts
+    plain = op_count.count_ops(batch=2, size=64)["cfl"]
+    masked = op_count.count_ops(batch=2, size=64, false_negative_threshold=0.99)["cfl"]
+    assert 0 < len(masked) - len(plain) <= 20
+    assert masked.count("aten::bmm") - plain.count("aten::bmm") == 1  # one product, all layers
+
+
 def test_median_ratio_interval(scripts):
     _, loss_speed = scripts
     reference = [10.0 + 0.1 * (i % 7) for i in range(60)]
