@@ -292,3 +292,13 @@ def test_random_weights_loss_piece_is_the_benchmark_recipe_cfl_fn():
         "mlp",
     )
     assert not any(p.requires_grad for p in loss.extractor.parameters())
+
+
+def test_quickstart_trains_with_the_random_weights_recipe():
+    # The quickstart (and so `make demo`) uses random VGG19 weights: it must use the recipe the
+    # benchmark found to work there, not the paper's co-trained critic.
+    piece = yaml.safe_load((ROOT / "configs" / "loss" / "cfl_random_weights.yaml").read_text())
+    quickstart = yaml.safe_load((ROOT / "configs" / "quickstart.yaml").read_text())
+    cfl = quickstart["model"]["init_args"]["cfl"]
+    assert cfl["class_path"] == piece["class_path"]
+    assert cfl["init_args"] == piece["init_args"]
