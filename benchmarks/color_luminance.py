@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from quality_run import RunSettings, make_datamodule
-from quality_tasks import main_recipes, make_module, write_photo_tiles
+from quality_run import RunSettings, restore_run
+from quality_tasks import main_recipes, write_photo_tiles
 
 from cfl_lightning.data.degradations import rgb_to_luminance
 from cfl_lightning.metrics import quality_metrics
@@ -168,14 +168,11 @@ def main(argv: list[str] | None = None) -> int:
                 photo_root=Path(photo_root),
             )
             seed = record["seed"]
-            module = make_module(TASK, recipes[record["recipe"]], seed)
-            module.generator.load_state_dict(torch.load(weights, weights_only=True))
-            datamodule = make_datamodule(TASK, settings, seed)
-            datamodule.setup("test")
-            scores = score_run(module, datamodule.test_dataloader(), args.swd_repeats)
+            module, loader = restore_run(record, recipes[record["recipe"]], settings, weights)
+            scores = score_run(module, loader, args.swd_repeats)
             rows.append({"recipe": record["recipe"], "seed": seed, **scores})
             print(record["recipe"], seed, {k: round(v, 3) for k, v in scores.items()}, flush=True)
-        grey = score_grey_input(datamodule.test_dataloader(), args.swd_repeats)
+        grey = score_grey_input(loader, args.swd_repeats)
         rows.append({"recipe": GREY, "seed": None, "luma_psnr": float("inf"), **grey})
     command = "python benchmarks/color_luminance.py " + shlex.join(
         sys.argv[1:] if argv is None else argv

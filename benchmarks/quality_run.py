@@ -121,13 +121,22 @@ def rescore(
     """Score a finished run again with ``evaluator`` (e.g. after a metric changed), from the
     generator weights ``train_and_evaluate(save_generator=...)`` wrote: the record keeps its
     training figures and gets the new scores."""
+    pl.seed_everything(record["seed"], workers=True, verbose=False)
+    module, loader = restore_run(record, recipe, settings, generator_state)
+    start = time.perf_counter()
+    scores, samples = evaluator.evaluate(module, loader, keep)
+    seconds = time.perf_counter() - start
+    return {**record, "eval_seconds": seconds, **scores, "eval_version": EVAL_VERSION}, samples
+
+
+def restore_run(
+    record: dict[str, Any], recipe: Recipe, settings: RunSettings, generator_state: Path
+) -> tuple[pl.LightningModule, torch.utils.data.DataLoader]:
+    """A finished run's module with its trained generator (the weights
+    ``train_and_evaluate(save_generator=...)`` wrote) and its task's held-out loader."""
     task, seed = record["task"], record["seed"]
-    pl.seed_everything(seed, workers=True, verbose=False)
     module = make_module(task, recipe, seed)
     module.generator.load_state_dict(torch.load(generator_state, weights_only=True))
     datamodule = make_datamodule(task, settings, seed)
     datamodule.setup("test")
-    start = time.perf_counter()
-    scores, samples = evaluator.evaluate(module, datamodule.test_dataloader(), keep)
-    seconds = time.perf_counter() - start
-    return {**record, "eval_seconds": seconds, **scores, "eval_version": EVAL_VERSION}, samples
+    return module, datamodule.test_dataloader()

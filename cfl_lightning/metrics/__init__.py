@@ -21,7 +21,11 @@ from cfl_lightning.metrics.lpips import LPIPS, lpips_backbone_cache_path
 from cfl_lightning.metrics.patch_swd import PatchSWD, sliced_wasserstein_distance
 from cfl_lightning.metrics.pretrained import PretrainedNetworkMetric, WeightsUnavailableError
 from cfl_lightning.metrics.pyramid import laplacian_pyramid
-from cfl_lightning.metrics.sharpness import SharpnessRatio, mean_gradient_magnitude
+from cfl_lightning.metrics.sharpness import (
+    SharpnessRatio,
+    gradient_magnitude_map,
+    mean_gradient_magnitude,
+)
 
 __all__ = [
     "FID",
@@ -38,6 +42,7 @@ __all__ = [
     "WeightsUnavailableError",
     "build_quality_metric",
     "colorfulness",
+    "gradient_magnitude_map",
     "inception_weights_cache_path",
     "laplacian_pyramid",
     "load_inception",

@@ -10,16 +10,22 @@ from torchmetrics import Metric
 from cfl_lightning.metrics.inputs import check_image_batches, check_input_range, to_unit_interval
 
 
-def mean_gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
-    """Mean gradient magnitude per image: ``(B, C, H, W)`` -> ``(B,)``.
+def gradient_magnitude_map(images: torch.Tensor) -> torch.Tensor:
+    """Gradient magnitude at every pixel: ``(B, C, H, W)`` -> ``(B, H-1, W-1)``.
 
     Forward differences ``dx = x[i, j+1] - x[i, j]``, ``dy = x[i+1, j] - x[i, j]`` on each channel
-    separately (so colour-only edges and chroma noise count), magnitude ``sqrt(dx^2 + dy^2)`` on
-    the ``(H-1) x (W-1)`` grid where both exist, averaged over channels and pixels.
+    separately (so colour-only edges and chroma noise count), magnitude ``sqrt(dx^2 + dy^2)`` at
+    pixel ``(i, j)`` of the ``(H-1) x (W-1)`` grid where both exist, averaged over channels.
     """
     dx = images[..., :-1, 1:] - images[..., :-1, :-1]
     dy = images[..., 1:, :-1] - images[..., :-1, :-1]
-    return torch.sqrt(dx.square() + dy.square()).flatten(1).mean(dim=1)
+    return torch.sqrt(dx.square() + dy.square()).mean(dim=1)
+
+
+def mean_gradient_magnitude(images: torch.Tensor) -> torch.Tensor:
+    """Mean gradient magnitude per image: ``(B, C, H, W)`` -> ``(B,)``, the mean over pixels of
+    :func:`gradient_magnitude_map`."""
+    return gradient_magnitude_map(images).flatten(1).mean(dim=1)
 
 
 class SharpnessRatio(Metric):

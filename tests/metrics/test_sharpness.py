@@ -2,7 +2,7 @@ import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
 
-from cfl_lightning.metrics import SharpnessRatio, mean_gradient_magnitude
+from cfl_lightning.metrics import SharpnessRatio, gradient_magnitude_map, mean_gradient_magnitude
 
 
 def ratio(preds, target, **kwargs):
@@ -23,6 +23,18 @@ def test_gradient_magnitude_of_a_ramp():
     magnitude = mean_gradient_magnitude((ramp(0.03, 0.04) + 1) / 2)
     torch.testing.assert_close(magnitude, torch.tensor([0.05]))
     assert ratio(ramp(0.06, 0.08), ramp(0.03, 0.04)) == pytest.approx(2.0, rel=1e-5)
+
+
+def test_gradient_magnitude_map_locates_an_edge():
+    # One vertical step of 0.5 between columns 2 and 3 in channel 0 only: magnitude 0.5 / 3 (the
+    # mean over 3 channels) at column 2 of the (H-1) x (W-1) grid, zero elsewhere.
+    image = torch.zeros(1, 3, 5, 6)
+    image[:, 0, :, 3:] = 0.5
+    magnitude = gradient_magnitude_map(image)
+    expected = torch.zeros(1, 4, 5)
+    expected[:, :, 2] = 0.5 / 3
+    torch.testing.assert_close(magnitude, expected)
+    torch.testing.assert_close(mean_gradient_magnitude(image), expected.flatten(1).mean(1))
 
 
 def test_one_for_identical_below_for_blur_above_for_noise(textures):

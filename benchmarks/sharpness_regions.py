@@ -1,0 +1,246 @@
+"""Where the textures' excess sharpness comes from: the sharpness ratio split by region.
+
+    python benchmarks/sharpness_regions.py OUT_DIR [OUT_DIR ...] [--tasks textures textures_unet]
+        [--out FILE]
+
+``OUT_DIR`` is a ``quality.py --out-dir``: every saved run of a textures task in
+``OUT_DIR/runs/main`` (its record and generator weights) is predicted again on the held-out label
+maps, and each image's gradient magnitude (:func:`gradient_magnitude_map`, the sharpness metric's
+own) is summed separately over regions of the label map:
+
+- ``edges``: pixels within 1 px of a change of label (object outlines);
+- ``background``: the flat class 0 away from edges;
+- one region per textured class away from edges, named by its texture family (stripes, checks,
+  dots, noise, gradient).
+
+For each region it reports the prediction's gradient sum over the target's (the region's own
+sharpness ratio) and the region's share of the excess, ``(P_r - T_r) / T``, where ``T`` is the
+targets' total: the shares add up to ``sharpness - 1``, the benchmark's figure minus one (checked
+against the run's record). No training; a few seconds per run on a CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import shlex
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from quality_run import RunSettings, restore_run
+from quality_tasks import NUM_CLASSES, TASK_KIND, main_recipes
+
+from cfl_lightning.data.textures import class_style
+from cfl_lightning.metrics import gradient_magnitude_map
+from cfl_lightning.metrics.inputs import to_unit_interval
+
+EDGES = "edges"
+BACKGROUND = "background"
+
+
+def region_names(num_classes: int) -> list[str]:
+    """``edges``, ``background``, then the family of every textured class ``1..num_classes-1``
+    (with the class index when a family repeats)."""
+    families = [class_style(k).family for k in range(1, num_classes)]
+    names = [f if families.count(f) == 1 else f"{f} {k + 1}" for k, f in enumerate(families)]
+    return [EDGES, BACKGROUND, *names]
+
+
+def region_masks(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(R, B, H-1, W-1)`` bool masks on the gradient grid for int ``labels`` ``(B, H, W)``, one
+    per :func:`region_names` entry; every grid pixel is in exactly one region."""
+    change = torch.zeros_like(labels, dtype=torch.bool)
+    right = labels[:, :, 1:] != labels[:, :, :-1]
+    down = labels[:, 1:, :] != labels[:, :-1, :]
+    change[:, :, 1:] |= right
+    change[:, :, :-1] |= right
+    change[:, 1:, :] |= down
+    change[:, :-1, :] |= down
+    near = F.max_pool2d(change[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+    near, grid = near[:, :-1, :-1], labels[:, :-1, :-1]
+    masks = [near] + [~near & (grid == k) for k in range(num_classes)]
+    return torch.stack(masks)
+
+
+@torch.no_grad()
+def region_sums(
+    prediction: torch.Tensor, target: torch.Tensor, labels: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per region (``(R,)`` each): the prediction's and the target's summed gradient magnitude
+    (images in ``[-1, 1]``, measured in ``[0, 1]`` units as ``SharpnessRatio`` does) and the
+    number of grid pixels."""
+    pred_map = gradient_magnitude_map(to_unit_interval(prediction, (-1.0, 1.0)))
+    target_map = gradient_magnitude_map(to_unit_interval(target, (-1.0, 1.0)))
+    masks = region_masks(labels, num_classes).float()
+    return (
+        (masks * pred_map).flatten(1).sum(1),
+        (masks * target_map).flatten(1).sum(1),
+        masks.flatten(1).sum(1),
+    )
+
+
+def decompose(pred: torch.Tensor, target: torch.Tensor, pixels: torch.Tensor) -> dict[str, Any]:
+    """Sums per region -> the overall ratio, each region's ratio, its share of the excess over
+    the targets' total, its share of the area and of the targets' gradient."""
+    total = float(target.sum())
+    return {
+        "sharpness": float(pred.sum()) / total,
+        "ratio": torch.where(target > 0, pred / target.clamp_min(1e-12), torch.inf).tolist(),
+        "excess": ((pred - target) / total).tolist(),
+        "area": (pixels / pixels.sum()).tolist(),
+        "target_share": (target / total).tolist(),
+    }
+
+
+def score_run(module: Any, loader: torch.utils.data.DataLoader) -> dict[str, Any]:
+    """The decomposition of one trained module's held-out predictions."""
+    module = module.eval()
+    sums = None
+    with torch.no_grad():
+        for batch in loader:
+            generator_input, target = module.prepare_batch(batch)
+            prediction = module.generate(generator_input, target).float().clamp(-1, 1)
+            parts = region_sums(prediction, target.float(), batch["label"], NUM_CLASSES)
+            sums = parts if sums is None else tuple(a + b for a, b in zip(sums, parts))
+    assert sums is not None
+    return decompose(*sums)
+
+
+def saved_runs(out_dirs: list[Path], tasks: list[str]) -> list[tuple[dict[str, Any], Path]]:
+    """``(record, generator weights)`` of every saved run of ``tasks``, by task, recipe, seed."""
+    found = {}
+    for out_dir in out_dirs:
+        for task in tasks:
+            for path in sorted((out_dir / "runs" / "main").glob(f"{task}__*.json")):
+                record = json.loads(path.read_text())
+                weights = path.with_suffix(".generator.pt")
+                if record["task"] == task and weights.exists():
+                    found[(task, record["recipe"], record["seed"])] = (record, weights)
+    order = [r.name for r in main_recipes(False)]
+    keys = sorted(found, key=lambda k: (tasks.index(k[0]), order.index(k[1]), k[2]))
+    return [found[k] for k in keys]
+
+
+def cell(values: list[float], signed: bool = False) -> str:
+    """``mean (min to max)`` of ``values`` (the mean alone for one), with a sign if ``signed``;
+    ``flat target`` for a ratio over a region where the target has no gradient."""
+    if any(v == float("inf") for v in values):
+        return "flat target"  # a ratio over zero: the region's share of the excess says more
+    mean = sum(values) / len(values)
+    form = "+.2f" if signed else ".2f"
+    if len(values) == 1:
+        return f"{mean:{form}}"
+    return f"{mean:{form}} ({min(values):{form}} to {max(values):{form}})"
+
+
+def table(
+    recipes: dict[str, list[dict[str, Any]]],
+    names: list[str],
+    key: str,
+    overall: str,
+    offset: float,
+) -> list[str]:
+    """Markdown rows: per recipe its seeds, ``sharpness - offset`` and ``run[key]`` per region
+    (signed when ``offset`` is not 0)."""
+    signed = offset != 0
+    lines = [
+        f"| recipe | seeds | {overall} | " + " | ".join(names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for recipe, runs in recipes.items():
+        seeds = ", ".join(str(r["seed"]) for r in runs)
+        total = cell([r["sharpness"] - offset for r in runs], signed)
+        cells = [cell([r[key][i] for r in runs], signed) for i in range(len(names))]
+        lines.append(f"| {recipe} | {seeds} | {total} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def report(rows: list[dict[str, Any]], command: str) -> str:
+    """Markdown: per task two tables (each region's ratio; its share of the excess), one row per
+    recipe, mean (min-max over seeds)."""
+    names = region_names(NUM_CLASSES)
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        grouped[row["task"]][row["recipe"]].append(row)
+
+    lines = [
+        "# Sharpness by region of the label map",
+        "",
+        f"- Command: `{command}`",
+        f"- Date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}",
+        "- Held-out label maps of each task, predicted again from the saved generators; cells "
+        "are mean (min to max) over the seeds listed. Sharpness = the prediction's mean gradient "
+        "magnitude over the target's (1 is ideal), as the benchmark's `sharpness`.",
+        "- Regions: `edges` = within 1 px of a label change; `background` = the flat class 0; "
+        "the others = each textured class's interior, by texture family.",
+    ]
+    for task, recipes in grouped.items():
+        first = next(iter(recipes.values()))[0]
+        area = ", ".join(f"{n} {a:.0%}" for n, a in zip(names, first["area"]))
+        share = ", ".join(f"{n} {a:.0%}" for n, a in zip(names, first["target_share"]))
+        lines += [
+            "",
+            f"## {task}",
+            "",
+            f"Area: {area}. Share of the targets' gradient: {share}.",
+            "",
+            "Sharpness ratio per region:",
+            "",
+            *table(recipes, names, "ratio", "sharpness", 0.0),
+            "",
+            "Each region's share of the excess, (P_r - T_r) / T (the row sums to sharpness - 1):",
+            "",
+            *table(recipes, names, "excess", "sharpness - 1", 1.0),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("out_dirs", nargs="+", type=Path, help="quality.py --out-dir folders")
+    textures_tasks = [t for t, kind in TASK_KIND.items() if kind == "textures"]
+    parser.add_argument("--tasks", nargs="+", default=textures_tasks, choices=textures_tasks)
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    args = parser.parse_args(argv)
+    runs = saved_runs(args.out_dirs, args.tasks)
+    if not runs:
+        raise SystemExit(
+            f"out_dirs: no saved runs of {args.tasks} under {[str(d) for d in args.out_dirs]}"
+        )
+    recipes = {r.name: r for r in main_recipes(False)}
+    rows = []
+    for record, weights in runs:
+        task, seed = record["task"], record["seed"]
+        settings = RunSettings(
+            steps=record["steps"],
+            batch_size=4,
+            accelerator="cpu",
+            precision="32-true",
+            photo_root=Path("."),  # unused by the textures tasks
+        )
+        module, loader = restore_run(record, recipes[record["recipe"]], settings, weights)
+        scores = score_run(module, loader)
+        if "sharpness" in record and abs(scores["sharpness"] - record["sharpness"]) > 1e-3:
+            raise SystemExit(
+                f"{weights}: sharpness {scores['sharpness']:.4f} predicted again, "
+                f"{record['sharpness']:.4f} in the record: not the run's generator or data"
+            )
+        rows.append({"task": task, "recipe": record["recipe"], "seed": seed, **scores})
+        print(task, record["recipe"], seed, round(scores["sharpness"], 3), flush=True)
+    command = "python benchmarks/sharpness_regions.py " + shlex.join(
+        sys.argv[1:] if argv is None else argv
+    )
+    text = report(rows, command)
+    if args.out is not None:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
