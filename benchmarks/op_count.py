@@ -13,21 +13,25 @@ Python code and the autograd engine dispatch; their internal calls are not count
 (``transpose``, ``flatten``, ...) count too: they launch no kernel but cost dispatch time. The
 count is taken on the fourth call, as in a training step after the first ones: caches built,
 value checks (``validate_inputs="first"``) done, gradients set to None before the call as by
-``optimizer.zero_grad()``. Prints both counts and their difference; ``--list`` also prints the
-operators of each.
+``optimizer.zero_grad()``. Prints both counts and their difference, also without the views
+(operators that return an alias of an input: no kernel on a GPU, see :func:`returns_alias`);
+``--list`` also prints the operators of each.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import functools
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 
 def top_level_ops(step) -> list[str]:
-    """Names of the top-level ``aten::`` operators that ``step()`` dispatches, in order."""
+    """Names of the top-level ``aten::`` operators that ``step()`` dispatches, in order; a
+    ``to``, ``reshape`` or ``contiguous`` that copied its input is named ``"aten::to (copy)"``
+    etc."""
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         step()
     names = []
@@ -38,8 +42,43 @@ def top_level_ops(step) -> list[str]:
         while parent is not None and not parent.name.startswith("aten::"):
             parent = parent.cpu_parent
         if parent is None:
-            names.append(event.name)
+            copies = event.name in ALIASING_COPIES and _copies(event)
+            names.append(f"{event.name} (copy)" if copies else event.name)
     return names
+
+
+# Operators that return an alias of their input unless they must copy (a dtype change, a layout
+# that cannot be viewed): the profiler shows the copy as a nested event.
+ALIASING_COPIES = ("aten::to", "aten::reshape", "aten::contiguous")
+
+
+def _copies(event) -> bool:
+    """Whether a nested call of ``event`` copies data."""
+    return any(
+        child.name in ("aten::_to_copy", "aten::clone", "aten::copy_") or _copies(child)
+        for child in event.cpu_children
+    )
+
+
+@functools.cache
+def returns_alias(name: str) -> bool:
+    """Whether the ``aten::`` operator ``name`` returns a view of an input (its schema marks every
+    output as an alias, none written: ``view``, ``slice``, ``transpose``, ``detach``, ``unbind``,
+    ... and ``reshape``/``to``, which copy only when they must): such an operator launches no
+    kernel on a GPU, it costs dispatch time only. Judged from the operator's main overload
+    (``default``, else ``Tensor``, ``int``, ``dtype`` or ``using_ints``); False for names torch does
+    not know
+    (``"aten::to (copy)"``: a call that copied)."""
+    packet = getattr(torch.ops.aten, name.removeprefix("aten::"), None)
+    if packet is None:  # including the names top_level_ops gives copies
+        return False
+    for overload in ("default", "Tensor", "int", "dtype", "using_ints"):
+        if overload in packet.overloads():
+            returns = getattr(packet, overload)._schema.returns
+            return bool(returns) and all(
+                r.alias_info is not None and not r.alias_info.is_write for r in returns
+            )
+    return False
 
 
 def make_step(loss: torch.nn.Module, batch: int, size: int):
@@ -106,9 +145,14 @@ def main() -> None:
         f"batch={args.batch} size={args.size} critic={args.critic} "
         f"false_negative_threshold={args.false_negative_threshold} torch={torch.__version__}"
     )
-    print(f"VGG loss: {counts['vgg']} top-level aten operators (forward + backward)")
-    print(f"CFL:      {counts['cfl']} top-level aten operators (forward + backward)")
-    print(f"CFL - VGG: {counts['cfl'] - counts['vgg']}")
+    views = {name: sum(map(returns_alias, names)) for name, names in ops.items()}
+    for name, label in (("vgg", "VGG loss:"), ("cfl", "CFL:     ")):
+        print(
+            f"{label} {counts[name]} top-level aten operators (forward + backward), "
+            f"{views[name]} of them views, {counts[name] - views[name]} others"
+        )
+    kernels = (counts["cfl"] - views["cfl"]) - (counts["vgg"] - views["vgg"])
+    print(f"CFL - VGG: {counts['cfl'] - counts['vgg']} ({kernels} not counting views)")
 
 
 if __name__ == "__main__":

@@ -470,7 +470,7 @@ class ContrastiveFeatureLoss(nn.Module):
             keys = keys.flatten(0, 1)  # (L * G, C, n)
             similar = torch.bmm(keys.transpose(1, 2), keys).view(len(picked), -1, n, n)
             alike = similar > self.false_negative_threshold  # (L, G, n, n)
-            alike &= ~torch.eye(n, dtype=torch.bool, device=alike.device)
+            alike.diagonal(dim1=-2, dim2=-1).fill_(False)  # a patch is its own positive
             alike = alike.repeat(1, 1, 2, 2)  # (L, G, 2n, 2n)
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]

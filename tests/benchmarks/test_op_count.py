@@ -2,6 +2,7 @@
 bootstrap interval the speed benchmarks print."""
 
 import pytest
+import torch
 
 from tests.benchmarks.scripts import benchmark_modules
 
@@ -39,3 +40,15 @@ def test_median_ratio_interval(scripts):
     noisy = [t * (1 + 0.2 * ((i * 37) % 11 - 5) / 5) for i, t in enumerate(times)]
     ratio, low, high = loss_speed.median_ratio_interval(noisy, reference, paired=False)
     assert low < ratio < high and low > 1.6 and high < 2.4
+
+
+def test_views_are_told_apart_from_operators_that_launch_kernels(scripts):
+    op_count, _ = scripts
+    for view in ("aten::view", "aten::slice", "aten::transpose", "aten::detach", "aten::unbind"):
+        assert op_count.returns_alias(view), view
+    for compute in ("aten::cat", "aten::bmm", "aten::add_", "aten::index", "aten::no_such_op"):
+        assert not op_count.returns_alias(compute), compute
+    x = torch.ones(2, 3)
+    names = op_count.top_level_ops(lambda: (x.to(torch.float32), x.to(torch.float64)))
+    assert names == ["aten::to", "aten::to (copy)"]  # a conversion copies: not a view
+    assert op_count.returns_alias(names[0]) and not op_count.returns_alias(names[1])
