@@ -67,8 +67,7 @@ def returns_alias(name: str) -> bool:
     ... and ``reshape``/``to``, which copy only when they must): such an operator launches no
     kernel on a GPU, it costs dispatch time only. Judged from the operator's main overload
     (``default``, else ``Tensor``, ``int``, ``dtype`` or ``using_ints``); False for names torch does
-    not know
-    (``"aten::to (copy)"``: a call that copied)."""
+    not know, such as ``"aten::to (copy)"`` (a call that copied, see :func:`top_level_ops`)."""
     packet = getattr(torch.ops.aten, name.removeprefix("aten::"), None)
     if packet is None:  # including the names top_level_ops gives copies
         return False
