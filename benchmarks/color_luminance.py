@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shlex
-import sys
 import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
+from quality_report import script_command, write_report
 from quality_run import RunSettings, restore_run
 from quality_tasks import main_recipes, write_photo_tiles
 
@@ -174,13 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             print(record["recipe"], seed, {k: round(v, 3) for k, v in scores.items()}, flush=True)
         grey = score_grey_input(loader, args.swd_repeats)
         rows.append({"recipe": GREY, "seed": None, "luma_psnr": float("inf"), **grey})
-    command = "python benchmarks/color_luminance.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv
-    )
-    text = report(rows, command)
-    if args.out is not None:
-        args.out.write_text(text)
-    print(text)
+    write_report(report(rows, script_command("color_luminance.py", argv)), args.out)
     return 0
 
 

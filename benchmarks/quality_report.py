@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import operator
+import shlex
 import statistics
+import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,6 +28,19 @@ COLUMNS = (
     ("loss_cfl_id", "CFL (id. heads)", ".3f"),
     ("train_seconds", "train s/run", ".0f"),
 )
+
+
+def script_command(script: str, argv: Sequence[str] | None) -> str:
+    """The command line that ran ``benchmarks/<script>`` with ``argv`` (None: this process's
+    arguments), as a report's header quotes it."""
+    return f"python benchmarks/{script} " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+def write_report(text: str, out: Path | None) -> None:
+    """Print a report, and write it to ``out`` when given."""
+    if out is not None:
+        out.write_text(text)
+    print(text)
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

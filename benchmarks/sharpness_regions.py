@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import shlex
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from quality_report import script_command, write_report
 from quality_run import RunSettings, restore_run
 from quality_tasks import NUM_CLASSES, TASK_KIND, main_recipes
 
@@ -232,13 +231,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         rows.append({"task": task, "recipe": record["recipe"], "seed": seed, **scores})
         print(task, record["recipe"], seed, round(scores["sharpness"], 3), flush=True)
-    command = "python benchmarks/sharpness_regions.py " + shlex.join(
-        sys.argv[1:] if argv is None else argv
-    )
-    text = report(rows, command)
-    if args.out is not None:
-        args.out.write_text(text)
-    print(text)
+    write_report(report(rows, script_command("sharpness_regions.py", argv)), args.out)
     return 0
 
 

@@ -55,6 +55,7 @@ def test_script_splits_a_saved_textures_run(scripts, tmp_path):
     # The script predicts the held-out set again and stops if its sharpness is not the record's.
     assert regions.main([str(tmp_path), "--tasks", "textures", "--out", str(out)]) == 0
     table = out.read_text()
+    assert f"python benchmarks/sharpness_regions.py {tmp_path} --tasks textures --out" in table
     rows = [line for line in table.splitlines() if line.startswith("| l1 ")]
     assert len(rows) == 2  # one row in each of the two tables
     assert "flat target" in rows[0]  # the background's target has no gradient
