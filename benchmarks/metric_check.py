@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from distortions import LADDERS
 from quality_eval import SWD_SCALES
-from quality_tasks import textures_datamodule, write_photo_tiles
+from quality_tasks import SPARE_PHOTOS, TEST_PHOTOS, textures_datamodule, write_photo_tiles
 
 from cfl_lightning.metrics import QUALITY_METRICS, quality_metrics
 
@@ -78,7 +78,7 @@ BADNESS_NOTE = {
 }
 TASK_TITLES = {
     "textures": "Synthetic textures (label map -> image targets, 64x64)",
-    "photo_sr": "Photo SR targets (64x64 tiles of chelsea and coffee)",
+    "photo_sr": "Photo SR targets (64x64 tiles of {photos})",
 }
 
 
@@ -106,13 +106,16 @@ def texture_targets(count: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images("test"), images("train")
 
 
-def photo_targets(count: int, root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def photo_targets(
+    count: int, root: Path | None = None, photos: Sequence[str] = TEST_PHOTOS
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(A, B)``: even- and odd-numbered 64x64 test tiles of the photo SR benchmark (``2 *
-    count`` tiles taken evenly over all of them; fewer if there are not as many), in [-1, 1]."""
+    count`` tiles taken evenly over all of them; fewer if there are not as many), in [-1, 1].
+    ``photos``: the photographs tiled (default the benchmark's test photographs)."""
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(root or temporary)
         if not (folder / "test").is_dir():
-            write_photo_tiles(folder)
+            write_photo_tiles(folder, test_photos=photos)
         paths = sorted((folder / "test").glob("*.png"))
         wanted = min(2 * count, len(paths) - len(paths) % 2)
         paths = [paths[i * len(paths) // wanted] for i in range(wanted)]
@@ -240,7 +243,11 @@ def levels_table(rows: dict[str, dict[str, Any]]) -> str:
 
 
 def report(
-    tables: dict[str, tuple[dict, dict]], sizes: dict[str, int], argv: Sequence[str], seconds: float
+    tables: dict[str, tuple[dict, dict]],
+    sizes: dict[str, int],
+    argv: Sequence[str],
+    seconds: float,
+    photos: Sequence[str] = TEST_PHOTOS,
 ) -> str:
     command = "OMP_NUM_THREADS=1 python benchmarks/metric_check.py " + shlex.join(argv)
     lines = [
@@ -266,7 +273,7 @@ def report(
     for task, (rows, results) in tables.items():
         lines += [
             "",
-            f"## {TASK_TITLES[task]}: {sizes[task]} targets",
+            f"## {TASK_TITLES[task].format(photos=' and '.join(photos))}: {sizes[task]} targets",
             "",
             values_table(rows),
             "",
@@ -283,10 +290,20 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=tuple(TASK_TITLES), default=list(TASK_TITLES))
     parser.add_argument(
-        "--images", type=int, default=96, help="targets A (and B) per task; photos: at most 41"
+        "--images",
+        type=int,
+        default=96,
+        help="targets A (and B) per task; photos: at most 41 (65 with motorcycle_left)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report path")
     parser.add_argument("--photo-root", type=Path, default=None, help="reuse written photo tiles")
+    parser.add_argument(
+        "--test-photos",
+        nargs="+",
+        choices=TEST_PHOTOS + SPARE_PHOTOS,
+        default=list(TEST_PHOTOS),
+        help="photographs tiled for the photo targets (default the benchmark's test photos)",
+    )
     parser.add_argument("--quick", action="store_true", help="4 targets, cheap PatchSWD (tests)")
     parser.add_argument("--patch-size", type=int, default=None, help="both PatchSWDs (default 7)")
     parser.add_argument(
@@ -317,12 +334,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[dict, dict]]:
         if task == "textures":
             clean, other = texture_targets(count)
         else:
-            clean, other = photo_targets(count, args.photo_root)
+            clean, other = photo_targets(count, args.photo_root, args.test_photos)
         sizes[task] = len(clean)
         rows = ladder_scores(clean, other, options, args.strongest_only)
         tables[task] = (rows, verdicts(rows))
         print(f"[{time.perf_counter() - start:.0f}s] {task}: {len(clean)} targets", flush=True)
-    text = report(tables, sizes, argv, time.perf_counter() - start)
+    text = report(tables, sizes, argv, time.perf_counter() - start, args.test_photos)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

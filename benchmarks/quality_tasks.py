@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,9 @@ GAN_WEIGHTS = {"gan": 1.0, "feature_matching": 10.0}
 # scikit-image's RGB photographs (``cat`` is ``chelsea``): train on five, test on two others.
 TRAIN_PHOTOS = ("astronaut", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 TEST_PHOTOS = ("chelsea", "coffee")
+# Further RGB photographs shipped with scikit-image, used by none of the above (metric_check.py's
+# ``--test-photos``); ``motorcycle_left`` is the left image of ``stereo_motorcycle()``.
+SPARE_PHOTOS = ("motorcycle_left",)
 PHOTO_SHORTER_SIDE = 384  # larger photos are downscaled to this first (more content per crop)
 TRAIN_TILE, TRAIN_TILE_STRIDE = 96, 48  # 64x64 random crops are taken inside these tiles
 EXTRACTORS = ("vgg_random", "conv_encoder", "conv_encoder_frozen")
@@ -194,7 +197,10 @@ def _load_photo(name: str) -> np.ndarray:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        image = getattr(skimage.data, name)()
+        if name == "motorcycle_left":
+            image = skimage.data.stereo_motorcycle()[0]
+        else:
+            image = getattr(skimage.data, name)()
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"photo {name!r}: expected an RGB photograph, got shape {image.shape}")
     pil = Image.fromarray(image)
@@ -217,14 +223,19 @@ def _write_tiles(image: np.ndarray, folder: Path, prefix: str, tile: int, stride
     return count
 
 
-def write_photo_tiles(root: Path, max_test_tiles: int | None = None) -> dict[str, int]:
+def write_photo_tiles(
+    root: Path, max_test_tiles: int | None = None, test_photos: Sequence[str] = TEST_PHOTOS
+) -> dict[str, int]:
     """Write ``root/train`` (overlapping 96x96 tiles of the training photos) and ``root/test``
-    (non-overlapping 64x64 tiles of the test photos, at most ``max_test_tiles`` of them, taken
-    evenly). Returns the tile count of each split."""
+    (non-overlapping 64x64 tiles of ``test_photos``, default the benchmark's ``TEST_PHOTOS``, at
+    most ``max_test_tiles`` of them, taken evenly). Returns the tile count of each split."""
+    overlap = sorted(set(test_photos) & set(TRAIN_PHOTOS))
+    if overlap:
+        raise ValueError(f"test_photos: {overlap} are training photographs ({TRAIN_PHOTOS})")
     counts = {}
     for split, names, tile, stride in (
         ("train", TRAIN_PHOTOS, TRAIN_TILE, TRAIN_TILE_STRIDE),
-        ("test", TEST_PHOTOS, IMAGE_SIZE, IMAGE_SIZE),
+        ("test", tuple(test_photos), IMAGE_SIZE, IMAGE_SIZE),
     ):
         folder = root / split
         folder.mkdir(parents=True, exist_ok=True)

@@ -155,3 +155,23 @@ def test_colour_cast(modules):
     torch.testing.assert_close(shifted[:, 2], torch.full_like(x[:, 2], -0.1))
     with pytest.raises(ValueError, match=r"images: expected a \(B, 3, H, W\) tensor"):
         distortions.colour_cast(x[:, :1], 0.1)
+
+
+def test_test_photos_adds_a_spare_photograph(modules, tmp_path):
+    metric_check, _ = modules
+    clean, other = metric_check.photo_targets(200, tmp_path, ["chelsea", "motorcycle_left"])
+    names = {p.name.rsplit("_", 2)[0] for p in (tmp_path / "test").glob("*.png")}
+    assert names == {"chelsea", "motorcycle_left"}
+    # chelsea 300x451 -> 4x7 tiles; motorcycle 500x741 -> 384x569 -> 6x8 tiles; 76 in all.
+    assert clean.shape == other.shape == (38, 3, 64, 64)
+    assert clean.min() >= -1 and clean.max() <= 1
+
+
+def test_training_photographs_cannot_be_test_photos(tmp_path):
+    scripts = benchmark_modules("quality_tasks")
+    quality_tasks = next(scripts)
+    try:
+        with pytest.raises(ValueError, match=r"test_photos: \['astronaut'\] are training"):
+            quality_tasks.write_photo_tiles(tmp_path, test_photos=["astronaut"])
+    finally:
+        scripts.close()
