@@ -23,9 +23,7 @@ Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP cri
 (CFL with identity heads, no critic), ``cfl-tv`` (the MLP critic trained on two views of the
 target only, ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` in which patches whose target
 features are alike, cosine similarity above 0.99, are not each other's negatives,
-``false_negative_threshold=0.99``) and ``cfl-adv`` (``cfl-fn`` whose heads also learn to tell
-each prediction patch from its target patch, ``critic_adversarial_weight=1``); with ``--gan`` each
-again with a GAN and feature matching.
+``false_negative_threshold=0.99``); with ``--gan`` each again with a GAN and feature matching.
 
 Scores (``quality_eval``, through ``cfl_lightning.metrics.quality_metrics``): PatchSWD (primary:
 normalised by the targets' statistics, in units of their split-half distance per level, validated
@@ -282,11 +280,11 @@ def write_figure(samples: dict[str, Any], seed: int, path: Path) -> None:
 
 
 def all_targets(runs: list[dict[str, Any]], gan: bool) -> list[dict[str, Any]]:
-    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv``, ``cfl-fn`` and ``cfl-adv``,
-    without and with a GAN."""
+    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv`` and ``cfl-fn``, without and
+    with a GAN."""
     checks: list[dict[str, Any]] = []
     for suffix in ("", "+gan") if gan else ("",):
-        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-adv"):
+        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn"):
             checks += check_targets(runs, suffix, cfl)
     return checks
 

@@ -132,27 +132,20 @@ class Recipe:
 # similarity above this are not each other's negatives. Chosen on the tuning tasks at seed 0 from
 # 0.9 and 0.99 (benchmarks/results/quality_fn_tuning.md); never tuned on a held-out task.
 FALSE_NEGATIVE_THRESHOLD = 0.99
-# ``cfl-adv``: ``cfl-fn`` whose heads also maximise the generator's PatchNCE on the detached
-# prediction with this weight (``critic_adversarial_weight``). Set to 1 (the two critic objectives
-# weighed alike) before any run, not tuned.
-CRITIC_ADVERSARIAL_WEIGHT = 1.0
 
 
 def main_recipes(gan: bool) -> list[Recipe]:
     """L1, VGG perceptual, CFL (library defaults, random VGG19), ``cfl-id`` (CFL with identity
     heads: no critic), ``cfl-tv`` (CFL whose critic trains on two views of the target only,
     ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` whose patches with alike target features
-    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``) and
-    ``cfl-adv`` (``cfl-fn`` whose heads also learn to tell the prediction from the target,
-    ``critic_adversarial_weight=CRITIC_ADVERSARIAL_WEIGHT``), each with a GAN if ``gan``."""
+    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``), each
+    with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
     recipes.append(Recipe(f"cfl-tv{suffix}", "cfl", gan, cfl_options={"critic": "target_views"}))
     fn_options = {"critic": "target_views", "false_negative_threshold": FALSE_NEGATIVE_THRESHOLD}
     recipes.append(Recipe(f"cfl-fn{suffix}", "cfl", gan, cfl_options=fn_options))
-    adversarial_options = {**fn_options, "critic_adversarial_weight": CRITIC_ADVERSARIAL_WEIGHT}
-    recipes.append(Recipe(f"cfl-adv{suffix}", "cfl", gan, cfl_options=adversarial_options))
     return recipes
 
 

@@ -162,13 +162,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        critic_adversarial_weight: with ``"target_views"``, a weight ``>= 0`` (default 0: off)
-            with which the heads also *maximise* the generator's own PatchNCE, computed again
-            with the prediction's features detached: besides telling the target's patches apart,
-            the heads learn to tell each prediction patch from its target patch, as a
-            discriminator does, which is the opposite of colluding (the generator still
-            minimises its unchanged term). Costs ``B`` more images' rows through the heads and
-            PatchNCE (same batched calls), no extractor call.
     """
 
     def __init__(
@@ -189,7 +182,6 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        critic_adversarial_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -200,18 +192,6 @@ class ContrastiveFeatureLoss(nn.Module):
             raise ValueError(
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
-            )
-        if isinstance(critic_adversarial_weight, bool) or not (
-            isinstance(critic_adversarial_weight, (int, float)) and critic_adversarial_weight >= 0
-        ):
-            raise ValueError(
-                "critic_adversarial_weight: expected a number >= 0, got "
-                f"{critic_adversarial_weight!r}"
-            )
-        if critic_adversarial_weight > 0 and critic != "target_views":
-            raise ValueError(
-                f"critic_adversarial_weight: {critic_adversarial_weight!r} needs "
-                f"critic='target_views', got critic={critic!r}"
             )
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
@@ -262,7 +242,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.critic_adversarial_weight = float(critic_adversarial_weight)
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -321,10 +300,7 @@ class ContrastiveFeatureLoss(nn.Module):
 
         With ``views`` the rows are those of ``2B`` images, ``(L, 2B, 2n)``: the generator's
         ``B`` (prediction, target) pairs, then the critic's ``B`` (target, shifted target) pairs;
-        the weights are ``(2, L * 2B * 2n)``, one row per term (zero on the other's rows). With a
-        ``critic_adversarial_weight`` ``w > 0`` a third set of ``B`` images follows, the
-        (detached prediction, target) pairs, weighted ``-w`` times the generator's in the
-        critic's term: ``(L, 3B, 2n)`` rows, ``(2, L * 3B * 2n)`` weights."""
+        the weights are ``(2, L * 2B * 2n)``, one row per term (zero on the other's rows)."""
         caching = not torch.compiler.is_compiling()  # (a compiled graph holds its constants)
         if caching:
             key = (
@@ -337,7 +313,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 self.bidirectional,
                 self.query_negatives,
                 tuple(self.layer_weights.items()),
-                self.critic_adversarial_weight,
             )  # the attributes too, in case someone changes them after construction
             cached = self._constants.get(key)
             if cached is not None:
@@ -356,14 +331,10 @@ class ContrastiveFeatureLoss(nn.Module):
         )[:, None, None]
         # Sum over rows of weight * loss = sum_l w_l * (mean over B n_l rows of each direction).
         row_weights = (real_query * (layer_weight / (batch * count))).expand(-1, batch, -1)
-        if views:  # (2, L, 2B or 3B, 2n): the generator's rows, then the critic's
+        if views:  # (2, L, 2B, 2n): the generator's rows, then the critic's
             zeros = torch.zeros_like(row_weights)
-            generator_rows, critic_rows = [row_weights, zeros], [zeros, row_weights]
-            if self.critic_adversarial_weight > 0:
-                generator_rows.append(zeros)
-                critic_rows.append(row_weights * -self.critic_adversarial_weight)
             row_weights = torch.stack(
-                [torch.cat(generator_rows, 1), torch.cat(critic_rows, 1)]
+                [torch.cat([row_weights, zeros], 1), torch.cat([zeros, row_weights], 1)]
             ).reshape(2, -1)
         else:
             row_weights = row_weights.reshape(-1)  # (L * B * 2n,), the order of the loss rows
@@ -442,20 +413,14 @@ class ContrastiveFeatureLoss(nn.Module):
                 excluded = self._exclude_false_negatives(picked, excluded)
             embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
         else:
-            # Per layer (2B or 3B, C_l, 2n): images 0..B-1 are the generator's (prediction,
-            # target) pairs, images B..2B-1 the critic's (target, shifted target) pairs, then
-            # with an adversarial critic its (detached prediction, target) pairs.
-            adversarial = self.critic_adversarial_weight > 0
+            # Per layer (2B, C_l, 2n): images 0..B-1 are the generator's (prediction, target)
+            # pairs, images B..2B-1 the critic's (target, shifted target) pairs.
             picked = []
             for name, y, x in zip(self.layers, rows, cols):
                 views_l = target_features[name][:, :, y, x]  # (2B, C_l, n): target, shifted
-                pred_l = pred_features[name][:, :, y, x]
-                first = torch.cat([pred_l, views_l[:batch]])
+                first = torch.cat([pred_features[name][:, :, y, x], views_l[:batch]])
                 if trainable:  # the generator's term sees the target as a constant
                     views_l = torch.cat([views_l[:batch].detach(), views_l[batch:]])
-                if adversarial:
-                    first = torch.cat([first, pred_l.detach()])
-                    views_l = torch.cat([views_l, views_l[:batch].detach()])
                 picked.append(torch.cat([first, views_l], 2))
             if self.false_negative_threshold is not None:
                 excluded = self._exclude_false_negatives(picked, excluded)
