@@ -97,3 +97,31 @@ def test_the_chroma_colorization_task_keeps_the_input_luminance(quality, tmp_pat
     unclamped = (prediction.abs() < 0.999).all(dim=1, keepdim=True)
     assert unclamped.float().mean() > 0.5
     assert (luminance - grey).abs()[unclamped].max() < 1e-5
+
+
+def test_runs_scored_on_other_test_photos_are_scored_again(quality, tmp_path, capsys):
+    args = ["--quick", "--tasks", "photo_sr", "--recipes", "l1", "--out-dir", str(tmp_path)]
+    spare = ["--test-photos", "chelsea", "motorcycle_left"]
+    assert quality.main([*args, *spare, "--json", str(tmp_path / "a.json")]) == 0
+    (first,) = json.loads((tmp_path / "a.json").read_text())["runs"]
+    assert first["test_photos"] == ["chelsea", "motorcycle_left"]
+    assert "test on chelsea, motorcycle_left" in (tmp_path / "quality.md").read_text()
+    capsys.readouterr()
+
+    # The default test photographs: the saved run is scored again from its generator, not reused.
+    assert quality.main([*args, "--resume", "--json", str(tmp_path / "b.json")]) == 0
+    assert capsys.readouterr().out.count("(rescored)") == 1
+    (second,) = json.loads((tmp_path / "b.json").read_text())["runs"]
+    assert second["test_photos"] == ["chelsea", "coffee"]
+    assert second["train_seconds"] == first["train_seconds"]
+    assert second["patch_swd"] != first["patch_swd"]
+    assert quality.main([*args, "--resume"]) == 0
+    assert capsys.readouterr().out.count("(saved)") == 1
+
+    # A record written before the option existed counts as scored on the default photographs.
+    saved = next((tmp_path / "runs" / "main").glob("*.json"))
+    record = json.loads(saved.read_text())
+    del record["test_photos"]
+    saved.write_text(json.dumps(record))
+    assert quality.main([*args, "--resume"]) == 0
+    assert capsys.readouterr().out.count("(saved)") == 1
