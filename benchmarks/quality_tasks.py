@@ -91,8 +91,9 @@ GAN_WEIGHTS = {"gan": 1.0, "feature_matching": 10.0}
 # scikit-image's RGB photographs (``cat`` is ``chelsea``): train on five, test on two others.
 TRAIN_PHOTOS = ("astronaut", "rocket", "hubble_deep_field", "immunohistochemistry", "retina")
 TEST_PHOTOS = ("chelsea", "coffee")
-# Further RGB photographs shipped with scikit-image, used by none of the above (metric_check.py's
-# ``--test-photos``); ``motorcycle_left`` is the left image of ``stereo_motorcycle()``.
+# Further RGB photographs shipped with scikit-image, used by none of the above (``--test-photos``
+# of metric_check.py and quality.py); ``motorcycle_left`` is the left image of
+# ``stereo_motorcycle()``.
 SPARE_PHOTOS = ("motorcycle_left",)
 PHOTO_SHORTER_SIDE = 384  # larger photos are downscaled to this first (more content per crop)
 TRAIN_TILE, TRAIN_TILE_STRIDE = 96, 48  # 64x64 random crops are taken inside these tiles
