@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distortions import LADDERS
 from quality_report import script_command, write_report
 from quality_run import RunSettings, make_datamodule
-from quality_tasks import TASK_KIND, main_recipes, make_module, write_photo_tiles
+from quality_tasks import PHOTO_TASKS, TASK_KIND, main_recipes, make_module, write_photo_tiles
 
 from cfl_lightning.losses import ContrastiveFeatureLoss
 
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
     results = {}
     with tempfile.TemporaryDirectory() as temporary:
         photo_root = Path(temporary)
-        if any(TASK_KIND[t] != "textures" for t in args.tasks):
+        if set(PHOTO_TASKS) & set(args.tasks):
             write_photo_tiles(photo_root)
         for task in args.tasks:
             results[task] = measure(

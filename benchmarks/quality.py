@@ -231,7 +231,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
                 for recipe in recipes:
                     saved = _run_path(args, task, recipe.name, seed)
                     weights = saved.with_suffix(".generator.pt")
-                    record = None
+                    record, scored = None, None  # scored: the prefix of a newly scored run
                     if args.resume and saved.with_suffix(".json").exists():
                         record, kept = _load_run(saved)
                         stale = record.get("eval_version") != EVAL_VERSION or (
@@ -239,10 +239,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
                         )
                         if (args.rescore or stale) and weights.exists():
                             record, kept = rescore(record, recipe, settings, evaluator, weights)
-                            if task in PHOTO_TASKS:
-                                record["test_photos"] = list(args.test_photos)
-                            _save_run(saved, record, kept)
-                            print("(rescored) " + _one_line(record), flush=True)
+                            scored = "(rescored) "
                         elif stale:
                             print(f"(saved with other scores, rerun) {saved.name}", flush=True)
                             record = None
@@ -252,10 +249,12 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
                         record, kept = train_and_evaluate(
                             task, recipe, seed, settings, evaluator, save_generator=weights
                         )
+                        scored = ""
+                    if scored is not None:
                         if task in PHOTO_TASKS:
                             record["test_photos"] = list(args.test_photos)
                         _save_run(saved, record, kept)
-                        print(_one_line(record), flush=True)
+                        print(scored + _one_line(record), flush=True)
                     runs.append(record)
                     if seed == args.seeds[0]:
                         samples.setdefault(task, {})[recipe.name] = kept
