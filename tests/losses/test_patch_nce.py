@@ -181,3 +181,67 @@ def test_paired_excluded_mask_ignores_padding():
 def test_paired_bad_shape():
     with pytest.raises(ValueError, match=r"embeddings: expected a \(\.\.\., 2N, D\) tensor"):
         paired_patch_nce(torch.zeros(2, 5, 3))
+
+
+def reference_soft(embeddings, temperature, query_negatives):
+    """Soft-label rows with plain autograd: the labels are the softmax of the target's own
+    similarities over the same columns (each column stands for the target at its location)."""
+    n = embeddings.shape[-2] // 2
+    p, t = embeddings[..., :n, :], embeddings[..., n:, :]
+    eye = torch.eye(n, dtype=torch.bool)
+    own = eye if query_negatives else torch.ones_like(eye)
+    mask = torch.cat([torch.zeros_like(eye), own], -1)
+    target_similarity = (t @ t.transpose(-1, -2)).detach() / temperature
+    labels = torch.cat([target_similarity, target_similarity], -1).masked_fill(mask, float("-inf"))
+    labels = torch.softmax(labels, -1)
+
+    def one_direction(q, k):
+        k = k.detach()
+        logits = torch.cat([q @ k.transpose(-1, -2), q @ q.transpose(-1, -2)], -1) / temperature
+        log_p = torch.log_softmax(logits.masked_fill(mask, float("-inf")), -1)
+        return torch.where(labels > 0, labels * (labels.log() - log_p), 0.0).sum(-1)
+
+    return torch.cat([one_direction(p, t), one_direction(t, p)], -1)
+
+
+@pytest.mark.parametrize("query_negatives", [True, False])
+def test_soft_labels_values_and_gradients_match_autograd_reference(query_negatives):
+    g = torch.Generator().manual_seed(30)
+    x = F.normalize(torch.randn(2, 3, 10, 6, generator=g, dtype=torch.float64), dim=-1)
+    x[..., 7, :] = x[..., 6, :]  # two identical target patches: each is half the other's label
+    x.requires_grad_()
+    weights = torch.rand(2, 3, 10, generator=g, dtype=torch.float64)
+    rows = paired_patch_nce(x, 0.2, query_negatives, soft_labels=True)
+    torch.testing.assert_close(rows, reference_soft(x, 0.2, query_negatives))
+    value = paired_patch_nce(x, 0.2, query_negatives, row_weights=weights, soft_labels=True)
+    expected = (reference_soft(x, 0.2, query_negatives) * weights).sum()
+    torch.testing.assert_close(value, expected)
+    (grad,) = torch.autograd.grad(value, x)
+    (expected_grad,) = torch.autograd.grad(expected, x)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_soft_labels_are_zero_and_stationary_at_the_target():
+    # KL is 0 where the prediction's embeddings equal the target's, with zero gradient there,
+    # while one-hot PatchNCE still pushes the prediction patches (away from their neighbours).
+    t = random_embeddings((1, 8, 5), 31)
+    x = torch.cat([t, t], 1).requires_grad_()
+    soft = paired_patch_nce(x, 0.1, soft_labels=True)
+    torch.testing.assert_close(soft, torch.zeros_like(soft), atol=1e-6, rtol=0)
+    (grad,) = torch.autograd.grad(soft[:, :8].sum(), x)
+    torch.testing.assert_close(grad, torch.zeros_like(grad), atol=1e-5, rtol=0)
+    (hard_grad,) = torch.autograd.grad(paired_patch_nce(x, 0.1)[:, :8].sum(), x)
+    assert hard_grad[:, :8].abs().max() > 1e-3
+
+
+def test_soft_labels_per_group_keep_one_hot_elsewhere():
+    x = random_embeddings((2, 3, 8, 4), 32)
+    groups = torch.tensor([[True, False, True], [False, False, True]])
+    rows = paired_patch_nce(x, 0.1, soft_labels=groups)
+    soft = paired_patch_nce(x, 0.1, soft_labels=True)
+    hard = paired_patch_nce(x, 0.1)
+    torch.testing.assert_close(rows[groups], soft[groups])
+    torch.testing.assert_close(rows[~groups], hard[~groups])
+    message = r"soft_labels: expected a bool or a bool tensor of shape \(2, 3\)"
+    with pytest.raises(ValueError, match=message):
+        paired_patch_nce(x, 0.1, soft_labels=groups[0])
