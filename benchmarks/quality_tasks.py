@@ -133,30 +133,20 @@ class Recipe:
 # similarity above this are not each other's negatives. Chosen on the tuning tasks at seed 0 from
 # 0.9 and 0.99 (benchmarks/results/quality_fn_tuning.md); never tuned on a held-out task.
 FALSE_NEGATIVE_THRESHOLD = 0.99
-# ``cfl-sl`` and ``cfl-fnsl``: ``cfl-tv`` and ``cfl-fn`` whose generator term takes the target's
-# own patch similarities as soft labels (``soft_labels=True``). Both fixed before any run; the
-# one with the lower mean ratio to ``cfl-fn`` over the two tuning tasks at seed 0 goes on to the
-# held-out tasks unchanged.
 
 
 def main_recipes(gan: bool) -> list[Recipe]:
     """L1, VGG perceptual, CFL (library defaults, random VGG19), ``cfl-id`` (CFL with identity
     heads: no critic), ``cfl-tv`` (CFL whose critic trains on two views of the target only,
     ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` whose patches with alike target features
-    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``),
-    ``cfl-sl`` and ``cfl-fnsl`` (``cfl-tv`` and ``cfl-fn`` with ``soft_labels=True``: the target's
-    own patch similarities as labels), each with a GAN if ``gan``."""
+    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``), each
+    with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
     recipes.append(Recipe(f"cfl-tv{suffix}", "cfl", gan, cfl_options={"critic": "target_views"}))
     fn_options = {"critic": "target_views", "false_negative_threshold": FALSE_NEGATIVE_THRESHOLD}
     recipes.append(Recipe(f"cfl-fn{suffix}", "cfl", gan, cfl_options=fn_options))
-    soft_options = {"critic": "target_views", "soft_labels": True}
-    recipes.append(Recipe(f"cfl-sl{suffix}", "cfl", gan, cfl_options=soft_options))
-    recipes.append(
-        Recipe(f"cfl-fnsl{suffix}", "cfl", gan, cfl_options={**fn_options, "soft_labels": True})
-    )
     return recipes
 
 

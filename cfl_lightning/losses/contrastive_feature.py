@@ -89,22 +89,6 @@ def sample_patch_locations(
     return locations if locations.device == torch.device(device) else locations.to(device)
 
 
-def _generator_images(layers: int, batch: int, device: torch.device) -> torch.Tensor:
-    """``(L, 2B)`` bool, True for the generator's ``B`` images of each layer (the critic's views
-    follow them). Cached per shape and device outside a compiled region (it is only used with
-    gradients on, so never an inference tensor)."""
-    if torch.compiler.is_compiling():
-        return _generator_images_uncached(layers, batch, device)
-    return _cached_generator_images(layers, batch, device)
-
-
-def _generator_images_uncached(layers: int, batch: int, device: torch.device) -> torch.Tensor:
-    return (torch.arange(2 * batch, device=device) < batch).expand(layers, -1)
-
-
-_cached_generator_images = functools.lru_cache(maxsize=32)(_generator_images_uncached)
-
-
 class ContrastiveFeatureLoss(nn.Module):
     """Contrastive feature loss of Andonian et al. (2021) between predictions and targets.
 
@@ -178,16 +162,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        soft_labels: False (default, the paper's: each prediction patch's label is its target
-            patch) or True: the generator's PatchNCE rows take as labels the softmax of the
-            target's own patch similarities in the heads' embedding (same temperature, same
-            negatives), and the loss is the KL divergence to them: zero when the prediction's
-            embeddings equal the target's (see :func:`paired_patch_nce`). One-hot labels keep
-            pushing a prediction patch away from every patch alike to it, also past its target:
-            more contrast and high-frequency energy than the target has. The critic's own
-            objective keeps one-hot labels, which is why this needs ``critic="target_views"``
-            (or identity heads over a frozen extractor): with ``"joint"`` the heads would lower a
-            KL to labels made of their own embedding by mapping every patch alike.
     """
 
     def __init__(
@@ -208,7 +182,6 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        soft_labels: bool = False,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -256,13 +229,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 f"(one per layer of {list(layers)}), got {layer_weights}"
             )
         total = sum(layer_weights)
-        trainable = any(p.requires_grad for p in extractor.parameters())
-        if soft_labels and critic == "joint" and (head != "identity" or trainable):
-            raise ValueError(
-                "soft_labels: True needs critic='target_views' (or identity heads over a frozen "
-                f"extractor), got critic={critic!r} with head={head!r}: a jointly trained "
-                "critic would match its own labels by mapping every patch alike"
-            )
 
         self.extractor = extractor
         self.layers = layers
@@ -276,7 +242,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.soft_labels = bool(soft_labels)
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -472,18 +437,9 @@ class ContrastiveFeatureLoss(nn.Module):
                 excluded,
                 row_weights,
                 normalize=True,
-                soft_labels=self.soft_labels,
             )
-        soft = False
-        if self.soft_labels:  # the generator's images; the critic's views keep one-hot labels
-            soft = _generator_images(len(self.layers), batch, embeddings.device)
         losses = paired_patch_nce(
-            embeddings,
-            self.temperature,
-            self.query_negatives,
-            excluded,
-            normalize=True,
-            soft_labels=soft,
+            embeddings, self.temperature, self.query_negatives, excluded, normalize=True
         )  # (L, 2B, 2n)
         if row_weights.dtype != losses.dtype:
             row_weights = row_weights.to(losses.dtype)

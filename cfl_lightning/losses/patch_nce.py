@@ -61,77 +61,50 @@ class _PairedPatchNCE(torch.autograd.Function):
 
     Forward: ``y = x / (||x|| + eps)`` (with ``normalize``), logits ``y y^T / tau`` with the
     excluded ones at -inf, turned in place into log-probabilities (the row's loss is minus its
-    positive's, or with soft labels ``q`` the KL divergence ``sum q (log q - log p)``) and then
-    probabilities, which are saved: one ``(G, 2N, 2N)`` buffer in the forward pass (two with soft
-    labels). Backward, in one more: ``dlogits = g (p - onehot)`` (``g (p - q)``); every row's
-    query gets ``dlogits y``, and a column gets gradient only from rows of its own image half (query
+    positive's) and then probabilities, which are saved: one ``(G, 2N, 2N)`` buffer in the
+    forward pass. Backward, in one more: ``dlogits = g (p - onehot)``; every row's query gets
+    ``dlogits y``, and a column gets gradient only from rows of its own image half (query
     negatives), as the other half is the detached key. Autograd through a detached and an
     attached product, a cross-entropy and a normalisation records three times as many operators
     and holds more such buffers at once.
     """
 
     @staticmethod
-    def forward(ctx, x, scale, other_image, excluded, positive, shape, normalize, soft):  # type: ignore[override]
+    def forward(ctx, x, scale, other_image, excluded, positive, shape, normalize):  # type: ignore[override]
         if normalize:
             norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
             y = x / (norm + NORMALIZE_EPS)
         else:
             norm, y = None, x
         logits = torch.bmm(y, y.transpose(1, 2)).mul_(scale)
-        labels = None
-        if soft is not None:
-            # Every column's target counterpart (column c -> target row N + c mod N): the label
-            # logits of row r are the target's own similarities t_(r mod N) . t_(c mod N) / tau.
-            n = logits.shape[-1] // 2
-            labels = logits[:, n:, n:].repeat(1, 2, 2)
-            _mask_excluded(labels, excluded, shape)
-            labels = torch.softmax(labels, dim=-1)
-            if soft is not True:  # hard (one-hot) labels for the groups that are not soft
-                onehot = torch.zeros_like(labels).view(labels.shape[0], -1)
-                onehot.scatter_(1, positive, 1.0)
-                labels = torch.where(soft[:, None, None], labels, onehot.view_as(labels))
-        _mask_excluded(logits, excluded, shape)
+        if excluded.dim() <= 2:
+            logits.masked_fill_(excluded, float("-inf"))
+        else:  # a mask per leading index (e.g. per layer) on the (..., 2N, 2N) view
+            logits.view(shape).masked_fill_(excluded, float("-inf"))
         logits.sub_(torch.logsumexp(logits, dim=-1, keepdim=True))  # log-probabilities
-        if labels is None:
-            losses = logits.view(logits.shape[0], -1).gather(1, positive).neg_()
-        else:  # KL(labels || probabilities) per row; 0 log 0 = 0 on the excluded columns
-            gap = torch.where(labels > 0, labels.log() - logits, 0.0)
-            losses = (labels * gap).sum(-1)
+        losses = logits.view(logits.shape[0], -1).gather(1, positive).neg_()
         probabilities = logits.exp_()
-        ctx.save_for_backward(y, other_image, norm, probabilities, positive, labels)
+        ctx.save_for_backward(y, other_image, norm, probabilities, positive)
         ctx.scale = scale
         return losses
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
-        y, other_image, norm, probabilities, positive, labels = ctx.saved_tensors
+        y, other_image, norm, probabilities, positive = ctx.saved_tensors
         with torch.autocast(device_type=grad.device.type, enabled=False):
-            # d loss_r / d logit_rc = p_rc - label_rc (one-hot: [c is r's positive]), times the
-            # row's gradient; the labels are constants.
-            if labels is None:
-                dlogits = probabilities * grad.unsqueeze(-1)
-                dlogits.view(dlogits.shape[0], -1).scatter_add_(1, positive, grad.neg())
-            else:
-                dlogits = (probabilities - labels).mul_(grad.unsqueeze(-1))
+            # d loss_r / d logit_rc = p_rc - [c is r's positive], times the row's gradient.
+            dlogits = probabilities * grad.unsqueeze(-1)
+            dlogits.view(dlogits.shape[0], -1).scatter_add_(1, positive, grad.neg())
             # d/dy_r: sum_c g_rc y_c (rows); d/dy_c: sum_r g_rc y_r over rows r of c's own half.
             grad_y = torch.bmm(dlogits, y)
             own_half = dlogits.masked_fill_(other_image, 0.0)
             grad_y = grad_y.baddbmm_(own_half.transpose(1, 2), y).mul_(ctx.scale)
             if norm is None:
-                return grad_y, None, None, None, None, None, None, None
+                return grad_y, None, None, None, None, None, None
             # y = x / (n + eps): dx = dy / (n + eps) - y (y . dy) / n (0 where x = 0, as y = 0).
             along = (y * grad_y).sum(-1, keepdim=True) / norm.clamp_min(torch.finfo(y.dtype).tiny)
             grad_x = torch.addcmul(grad_y / (norm + NORMALIZE_EPS), y, along, value=-1.0)
-        return grad_x, None, None, None, None, None, None, None
-
-
-def _mask_excluded(logits: torch.Tensor, excluded: torch.Tensor, shape: tuple[int, ...]) -> None:
-    """Set the excluded logits of ``(G, 2N, 2N)`` ``logits`` to -inf in place; ``excluded`` is
-    ``(2N, 2N)`` or one mask per leading index of ``shape`` (``(..., 2N, 2N)``)."""
-    if excluded.dim() <= 2:
-        logits.masked_fill_(excluded, float("-inf"))
-    else:  # a mask per leading index (e.g. per layer) on the (..., 2N, 2N) view
-        logits.view(shape).masked_fill_(excluded, float("-inf"))
+        return grad_x, None, None, None, None, None, None
 
 
 def paired_patch_nce(
@@ -141,7 +114,6 @@ def paired_patch_nce(
     excluded: torch.Tensor | None = None,
     row_weights: torch.Tensor | None = None,
     normalize: bool = False,
-    soft_labels: bool | torch.Tensor = False,
 ) -> torch.Tensor:
     """PatchNCE of both directions for stacked prediction and target embeddings.
 
@@ -162,14 +134,6 @@ def paired_patch_nce(
     row must keep its positive.
     ``row_weights``: optional ``(..., 2N)`` weights; then the result is the scalar
     ``sum(row_weights * losses)`` (one dot product; a caller's means and layer weights).
-    ``soft_labels``: False (default: one-hot labels, the positive) or True (every group), or a
-    bool tensor of the leading shape ``(...)`` (the groups that use them): the label of each row is
-    then the softmax, over the same columns with the same exclusions, of the *target's* own
-    similarities ``t_(r mod N) . t_(c mod N) / temperature`` (each column stands for the target
-    patch at its location), and the row's loss is the KL divergence from the labels to the row's
-    softmax: zero when ``p == t``. One-hot PatchNCE keeps pushing ``p_i`` past ``t_i``, away from
-    every key and query alike to it; with these labels a prediction patch is as close to its
-    neighbours as the target's patch is to theirs. The labels are constants (no gradient).
 
     One batched product of the embeddings with themselves gives every logit, in one autograd node
     (see ``_PairedPatchNCE``). Logits are computed in float32 (float64 inputs stay float64)
@@ -208,27 +172,12 @@ def paired_patch_nce(
             positive,
             (*lead, n2, n2),
             normalize,
-            _soft_groups(soft_labels, lead, groups),
         )  # (G, 2N)
         if row_weights is not None:
             weights = row_weights if row_weights.dim() == 1 else row_weights.reshape(-1)
             weights = weights if weights.dtype == dtype else weights.to(dtype)
             return torch.dot(losses.view(-1), weights)
     return losses.view(*lead, n2)
-
-
-def _soft_groups(
-    soft_labels: bool | torch.Tensor, lead: torch.Size, groups: int
-) -> bool | torch.Tensor | None:
-    """``soft_labels`` as ``_PairedPatchNCE`` takes it: None (none), True (all) or ``(G,)`` bool."""
-    if isinstance(soft_labels, torch.Tensor):
-        if soft_labels.dtype != torch.bool or tuple(soft_labels.shape) != tuple(lead):
-            raise ValueError(
-                f"soft_labels: expected a bool or a bool tensor of shape {tuple(lead)} (one per "
-                f"group of rows), got {soft_labels.dtype} of shape {tuple(soft_labels.shape)}"
-            )
-        return soft_labels.reshape(groups)
-    return True if soft_labels else None
 
 
 def patch_nce(
