@@ -1,8 +1,9 @@
 """Colorization runs taken apart: how much of each recipe's score is luminance, how much colour.
 
-    python benchmarks/color_luminance.py OUT_DIR [OUT_DIR ...] [--out FILE]
+    python benchmarks/color_luminance.py OUT_DIR [OUT_DIR ...] [--task T] [--out FILE]
 
-``OUT_DIR`` is a ``quality.py --out-dir``: every saved ``photo_color`` run in ``OUT_DIR/runs/main``
+``OUT_DIR`` is a ``quality.py --out-dir``: every saved run of ``--task`` (``photo_color``, the
+default, or ``photo_color_chroma``) in ``OUT_DIR/runs/main``
 (its record and generator weights) is predicted again on the held-out tiles and scored twice with
 the benchmark's metrics (``quality_metrics``, as validation computes them):
 
@@ -12,8 +13,10 @@ the benchmark's metrics (``quality_metrics``, as validation computes them):
   channel, clamped to ``[-1, 1]``.
 
 plus the PSNR of the prediction's own luminance against the input (dB; how well the generator
-passes the grey image through). A recipe whose PatchSWD falls a lot with the input's luminance
-loses on the luminance it re-synthesises, not on the colours it chooses.
+passes the grey image through), and the PatchSWD of each band of its Laplacian pyramid (finest,
+middle, low-pass; in split-half units, before they are combined). A recipe whose PatchSWD falls a
+lot with the input's luminance loses on the luminance it re-synthesises, not on the colours it
+chooses; the bands tell fine colour speckle from wrong colours over large regions.
 
 Writes a Markdown report (``--out``) and prints it. No training; a few seconds per run on a CPU.
 """
@@ -38,9 +41,10 @@ from cfl_lightning.metrics import quality_metrics
 from cfl_lightning.modules import ImagePredictionModule
 from cfl_lightning.networks.luminance_passthrough import replace_luminance
 
-TASK = "photo_color"
+TASKS = ("photo_color", "photo_color_chroma")
 METRICS = ("patch_swd", "sharpness", "colorfulness", "psnr")
 VARIANTS = ("as trained", "input luminance")
+BANDS = ("finest", "middle", "low-pass")  # the pyramid levels of 64x64 images
 GREY = "grey input (reference)"
 
 
@@ -69,8 +73,16 @@ def score_run(
         collections["input luminance"].update(kept, target.float())
     scores = {"luma_psnr": float(torch.cat(luma).mean())}
     for variant, collection in collections.items():
-        for name, value in collection.compute().items():
-            scores[f"{variant}/{name}"] = float(value)
+        scores.update(collection_scores(collection, variant))
+    return scores
+
+
+def collection_scores(collection: Any, variant: str) -> dict[str, float]:
+    """``{variant/metric: value}`` of a computed ``quality_metrics`` collection, plus
+    ``variant/patch_swd_band{k}`` for each pyramid level (finest first)."""
+    scores = {f"{variant}/{name}": float(value) for name, value in collection.compute().items()}
+    for level, value in enumerate(collection["patch_swd"].compute_levels().tolist()):
+        scores[f"{variant}/patch_swd_band{level}"] = value
     return scores
 
 
@@ -83,15 +95,17 @@ def score_grey_input(loader: torch.utils.data.DataLoader, swd_repeats: int) -> d
     for batch in loader:
         luminance, target = batch["input"].float(), batch["image"].float()
         collection.update(luminance.expand(-1, 3, -1, -1), target)
-    values = {name: float(value) for name, value in collection.compute().items()}
-    return {f"{variant}/{name}": v for variant in VARIANTS for name, v in values.items()}
+    values = collection_scores(collection, "")
+    return {f"{variant}{name}": v for variant in VARIANTS for name, v in values.items()}
 
 
-def saved_runs(out_dirs: list[Path]) -> list[tuple[dict[str, Any], Path]]:
-    """``(record, generator weights)`` of every saved ``photo_color`` run, by recipe then seed."""
+def saved_runs(
+    out_dirs: list[Path], task: str = "photo_color"
+) -> list[tuple[dict[str, Any], Path]]:
+    """``(record, generator weights)`` of every saved run of ``task``, by recipe then seed."""
     found = []
     for out_dir in out_dirs:
-        for path in sorted((out_dir / "runs" / "main").glob(f"{TASK}__*.json")):
+        for path in sorted((out_dir / "runs" / "main").glob(f"{task}__*.json")):
             weights = path.with_suffix(".generator.pt")
             if weights.exists():
                 found.append((json.loads(path.read_text()), weights))
@@ -100,7 +114,7 @@ def saved_runs(out_dirs: list[Path]) -> list[tuple[dict[str, Any], Path]]:
     return found
 
 
-def report(rows: list[dict[str, Any]], command: str) -> str:
+def report(rows: list[dict[str, Any]], command: str, task: str = "photo_color") -> str:
     """Markdown: one row per recipe, mean (min-max over seeds) of every score."""
     by_recipe: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -120,12 +134,17 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
             (f"{variant}/colorfulness", f"colourfulness, {variant}", 2),
             (f"{variant}/psnr", f"PSNR dB, {variant}", 2),
         ]
+        columns += [
+            (f"{variant}/patch_swd_band{level}", f"PatchSWD {band} band, {variant}", 2)
+            for level, band in enumerate(BANDS)
+            if f"{variant}/patch_swd_band{level}" in rows[0]
+        ]
     lines = [
         "# Colorization: luminance against colour",
         "",
         f"- Command: `{command}`",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}",
-        f"- Runs: {len(rows) - 1} saved `{TASK}` runs; cells are mean (min-max over seeds "
+        f"- Runs: {len(rows) - 1} saved `{task}` runs; cells are mean (min-max over seeds "
         + ", ".join(
             f"{recipe}: {sorted(r['seed'] for r in runs)}"
             for recipe, runs in by_recipe.items()
@@ -148,12 +167,15 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dirs", nargs="+", type=Path, help="quality.py --out-dir folders")
+    parser.add_argument("--task", choices=TASKS, default=TASKS[0], help="colorization task")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--swd-repeats", type=int, default=4, help="PatchSWD num_repeats (4)")
     args = parser.parse_args(argv)
-    runs = saved_runs(args.out_dirs)
+    runs = saved_runs(args.out_dirs, args.task)
     if not runs:
-        raise SystemExit(f"out_dirs: no saved {TASK} runs under {[str(d) for d in args.out_dirs]}")
+        raise SystemExit(
+            f"out_dirs: no saved {args.task} runs under {[str(d) for d in args.out_dirs]}"
+        )
     recipes = {r.name: r for r in main_recipes(False)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="color_luminance_") as photo_root:
@@ -173,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             print(record["recipe"], seed, {k: round(v, 3) for k, v in scores.items()}, flush=True)
         grey = score_grey_input(loader, args.swd_repeats)
         rows.append({"recipe": GREY, "seed": None, "luma_psnr": float("inf"), **grey})
-    write_report(report(rows, script_command("color_luminance.py", argv)), args.out)
+    command = script_command("color_luminance.py", argv)
+    write_report(report(rows, command, args.task), args.out)
     return 0
 
 

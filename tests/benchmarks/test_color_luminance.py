@@ -30,12 +30,50 @@ def test_script_scores_saved_colorization_runs_and_the_grey_reference(scripts, t
     rows = [line for line in table.splitlines() if line.startswith("| l1 ")]
     assert len(rows) == 1
     grey = [line for line in table.splitlines() if line.startswith("| grey input")]
-    cells = grey[0].split(" | ")
-    assert cells[1] == "inf"
-    assert cells[2] == cells[6]  # the grey input already has the input's luminance
+    header = next(line for line in table.splitlines() if line.startswith("| recipe"))
+    cells = dict(zip(header.split(" | "), grey[0].split(" | ")))
+    assert cells["luminance PSNR vs input dB"] == "inf"
+    # The grey input already has the input's luminance: both variants score alike.
+    for score in ("PatchSWD", "PatchSWD middle band"):
+        assert cells[f"{score}, as trained"] == cells[f"{score}, input luminance"]
 
 
 def test_script_rejects_a_folder_without_colorization_runs(scripts, tmp_path):
     color_luminance, _ = scripts
     with pytest.raises(SystemExit, match="no saved photo_color runs"):
         color_luminance.main([str(tmp_path)])
+
+
+def test_band_scores_combine_into_the_primary_patch_swd(scripts):
+    # The primary PatchSWD is the root mean square of its calibrated bands, finest first.
+    color_luminance, _ = scripts
+    from cfl_lightning.metrics import quality_metrics
+
+    g = torch.Generator().manual_seed(0)
+    target = torch.rand(8, 3, 64, 64, generator=g) * 2 - 1
+    blurred = torch.nn.functional.avg_pool2d(target, 3, 1, 1, count_include_pad=False)
+    collection = quality_metrics(["patch_swd"], options={"patch_swd": {"num_repeats": 1}})
+    collection.update(blurred, target)
+    scores = color_luminance.collection_scores(collection, "v")
+    bands = [scores[f"v/patch_swd_band{k}"] for k in range(3)]
+    assert "v/patch_swd_band3" not in scores
+    rms = (sum(b * b for b in bands) / 3) ** 0.5
+    assert scores["v/patch_swd"] == pytest.approx(rms, rel=1e-5)
+    assert bands[0] > bands[2]  # a 3x3 blur of noise lives in the finest band
+
+
+def test_script_scores_the_chroma_task_with_its_bands(scripts, tmp_path):
+    color_luminance, quality = scripts
+    args = ["--quick", "--tasks", "photo_color_chroma", "--recipes", "l1", "--out-dir"]
+    assert quality.main([*args, str(tmp_path)]) == 0
+    with pytest.raises(SystemExit, match="no saved photo_color runs"):
+        color_luminance.main([str(tmp_path)])
+    out = tmp_path / "bands.md"
+    argv = [str(tmp_path), "--task", "photo_color_chroma", "--swd-repeats", "1", "--out", str(out)]
+    assert color_luminance.main(argv) == 0
+    table = out.read_text()
+    assert "saved `photo_color_chroma` runs" in table
+    header = next(line for line in table.splitlines() if line.startswith("| recipe"))
+    assert "PatchSWD finest band, as trained" in header
+    assert "PatchSWD low-pass band, input luminance" in header
+    assert len([line for line in table.splitlines() if line.startswith("| l1 ")]) == 1
