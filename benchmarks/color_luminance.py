@@ -73,16 +73,17 @@ def score_run(
         collections["input luminance"].update(kept, target.float())
     scores = {"luma_psnr": float(torch.cat(luma).mean())}
     for variant, collection in collections.items():
-        scores.update(collection_scores(collection, variant))
+        for name, value in collection_scores(collection).items():
+            scores[f"{variant}/{name}"] = value
     return scores
 
 
-def collection_scores(collection: Any, variant: str) -> dict[str, float]:
-    """``{variant/metric: value}`` of a computed ``quality_metrics`` collection, plus
-    ``variant/patch_swd_band{k}`` for each pyramid level (finest first)."""
-    scores = {f"{variant}/{name}": float(value) for name, value in collection.compute().items()}
+def collection_scores(collection: Any) -> dict[str, float]:
+    """``{metric: value}`` of a filled ``quality_metrics`` collection, plus ``patch_swd_band{k}``
+    for each pyramid level of its PatchSWD (finest first)."""
+    scores = {name: float(value) for name, value in collection.compute().items()}
     for level, value in enumerate(collection["patch_swd"].compute_levels().tolist()):
-        scores[f"{variant}/patch_swd_band{level}"] = value
+        scores[f"patch_swd_band{level}"] = value
     return scores
 
 
@@ -95,8 +96,8 @@ def score_grey_input(loader: torch.utils.data.DataLoader, swd_repeats: int) -> d
     for batch in loader:
         luminance, target = batch["input"].float(), batch["image"].float()
         collection.update(luminance.expand(-1, 3, -1, -1), target)
-    values = collection_scores(collection, "")
-    return {f"{variant}{name}": v for variant in VARIANTS for name, v in values.items()}
+    values = collection_scores(collection)
+    return {f"{variant}/{name}": v for variant in VARIANTS for name, v in values.items()}
 
 
 def saved_runs(
@@ -137,7 +138,6 @@ def report(rows: list[dict[str, Any]], command: str, task: str = "photo_color") 
         columns += [
             (f"{variant}/patch_swd_band{level}", f"PatchSWD {band} band, {variant}", 2)
             for level, band in enumerate(BANDS)
-            if f"{variant}/patch_swd_band{level}" in rows[0]
         ]
     lines = [
         "# Colorization: luminance against colour",

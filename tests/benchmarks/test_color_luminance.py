@@ -54,11 +54,11 @@ def test_band_scores_combine_into_the_primary_patch_swd(scripts):
     blurred = torch.nn.functional.avg_pool2d(target, 3, 1, 1, count_include_pad=False)
     collection = quality_metrics(["patch_swd"], options={"patch_swd": {"num_repeats": 1}})
     collection.update(blurred, target)
-    scores = color_luminance.collection_scores(collection, "v")
-    bands = [scores[f"v/patch_swd_band{k}"] for k in range(3)]
-    assert "v/patch_swd_band3" not in scores
+    scores = color_luminance.collection_scores(collection)
+    bands = [scores[f"patch_swd_band{k}"] for k in range(3)]
+    assert "patch_swd_band3" not in scores
     rms = (sum(b * b for b in bands) / 3) ** 0.5
-    assert scores["v/patch_swd"] == pytest.approx(rms, rel=1e-5)
+    assert scores["patch_swd"] == pytest.approx(rms, rel=1e-5)
     assert bands[0] > bands[2]  # a 3x3 blur of noise lives in the finest band
 
 
