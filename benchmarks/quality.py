@@ -26,9 +26,7 @@ Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP cri
 (CFL with identity heads, no critic), ``cfl-tv`` (the MLP critic trained on two views of the
 target only, ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` in which patches whose target
 features are alike, cosine similarity above 0.99, are not each other's negatives,
-``false_negative_threshold=0.99``), ``cfl-fm1`` and ``cfl-fm6`` (``cfl-fn`` plus a feature
-matching term on CFL's own features, ``feature_matching_weight`` 1 and 6.25); with ``--gan``
-each again with a GAN and feature matching.
+``false_negative_threshold=0.99``); with ``--gan`` each again with a GAN and feature matching.
 
 Scores (``quality_eval``, through ``cfl_lightning.metrics.quality_metrics``): PatchSWD (primary:
 normalised by the targets' statistics, in units of their split-half distance per level, validated
@@ -307,11 +305,11 @@ def write_figure(samples: dict[str, Any], seed: int, path: Path) -> None:
 
 
 def all_targets(runs: list[dict[str, Any]], gan: bool) -> list[dict[str, Any]]:
-    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv``, ``cfl-fn``, ``cfl-fm1`` and
-    ``cfl-fm6``, without and with a GAN."""
+    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv`` and ``cfl-fn``, without and
+    with a GAN."""
     checks: list[dict[str, Any]] = []
     for suffix in ("", "+gan") if gan else ("",):
-        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fm1", "cfl-fm6"):
+        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn"):
             checks += check_targets(runs, suffix, cfl)
     return checks
 

@@ -133,30 +133,20 @@ class Recipe:
 # similarity above this are not each other's negatives. Chosen on the tuning tasks at seed 0 from
 # 0.9 and 0.99 (benchmarks/results/quality_fn_tuning.md); never tuned on a held-out task.
 FALSE_NEGATIVE_THRESHOLD = 0.99
-# ``cfl-fm1`` and ``cfl-fm6``: ``cfl-fn`` plus a feature matching term on the same features
-# (``feature_matching_weight``): 1 and 6.25, that is 1.6 and 10 times the term in the benchmark's
-# loss (CFL's weight is 1.6; 10 is the VGG loss's). Both fixed before any run; the one with the
-# lower mean ratio to ``cfl-fn`` over the two tuning tasks at seed 0 goes on to the held-out tasks
-# unchanged.
-FEATURE_MATCHING_WEIGHTS = {"cfl-fm1": 1.0, "cfl-fm6": 6.25}
 
 
 def main_recipes(gan: bool) -> list[Recipe]:
     """L1, VGG perceptual, CFL (library defaults, random VGG19), ``cfl-id`` (CFL with identity
     heads: no critic), ``cfl-tv`` (CFL whose critic trains on two views of the target only,
     ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` whose patches with alike target features
-    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``),
-    ``cfl-fm1`` and ``cfl-fm6`` (``cfl-fn`` plus feature matching, ``FEATURE_MATCHING_WEIGHTS``),
-    each with a GAN if ``gan``."""
+    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``), each
+    with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
     recipes.append(Recipe(f"cfl-tv{suffix}", "cfl", gan, cfl_options={"critic": "target_views"}))
     fn_options = {"critic": "target_views", "false_negative_threshold": FALSE_NEGATIVE_THRESHOLD}
     recipes.append(Recipe(f"cfl-fn{suffix}", "cfl", gan, cfl_options=fn_options))
-    for name, weight in FEATURE_MATCHING_WEIGHTS.items():
-        options = {**fn_options, "feature_matching_weight": weight}
-        recipes.append(Recipe(f"{name}{suffix}", "cfl", gan, cfl_options=options))
     return recipes
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -163,15 +162,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        feature_matching_weight: weight ``w >= 0`` (default 0, the paper's: off) of a feature
-            matching term added to the value: ``w * sum_l lambda_l * mean|phi_l(pred) -
-            phi_l(target)|`` over the same layers and normalised layer weights ``lambda_l``, on
-            the extractor's features (before the heads; the features CFL computes anyway, so it
-            costs one subtraction per layer). PatchNCE compares feature vectors by direction
-            only, and where a prediction patch already wins against its negatives it asks nothing
-            more; this term pulls every prediction feature to its target's, magnitudes included,
-            as the VGG loss does. Its gradient reaches ``pred`` only (the target is a constant;
-            refused with a trainable extractor, which it would collapse); the heads do not see it.
     """
 
     def __init__(
@@ -192,7 +182,6 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        feature_matching_weight: float = 0.0,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -203,11 +192,6 @@ class ContrastiveFeatureLoss(nn.Module):
             raise ValueError(
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
-            )
-        if not math.isfinite(feature_matching_weight) or feature_matching_weight < 0:
-            raise ValueError(
-                "feature_matching_weight: expected a finite weight >= 0, got "
-                f"{feature_matching_weight!r}"
             )
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
@@ -258,7 +242,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.feature_matching_weight = float(feature_matching_weight)
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -385,12 +368,6 @@ class ContrastiveFeatureLoss(nn.Module):
         check_feature_size(pred, getattr(self.extractor, "strides", None))
         views = self._trains_on_views()
         trainable = self._extractor_is_trainable()
-        if self.feature_matching_weight > 0 and trainable:
-            raise ValueError(
-                f"feature_matching_weight: {self.feature_matching_weight} needs a frozen "
-                "extractor (the term would train it to map every image alike); got an extractor "
-                "with trainable parameters"
-            )
         batch = pred.shape[0]
         if views and trainable:
             pred_features = self._extract_with_constant_parameters(pred)
@@ -451,14 +428,9 @@ class ContrastiveFeatureLoss(nn.Module):
             embeddings = self.heads.embed_all(picked, param_grad_from=batch)  # (L, 2B, 2n, D)
         if embeddings.dtype != torch.float32:
             embeddings = embeddings.float()
-        matching = None
-        if self.feature_matching_weight > 0:
-            matching = self.feature_matching_weight * self._feature_matching(
-                pred_features, target_features, batch
-            )
         if not views:
             # One weighted sum over the rows of all layers, images and both directions.
-            loss = paired_patch_nce(
+            return paired_patch_nce(
                 embeddings,
                 self.temperature,
                 self.query_negatives,
@@ -466,33 +438,14 @@ class ContrastiveFeatureLoss(nn.Module):
                 row_weights,
                 normalize=True,
             )
-            return loss if matching is None else loss + matching
         losses = paired_patch_nce(
             embeddings, self.temperature, self.query_negatives, excluded, normalize=True
         )  # (L, 2B, 2n)
         if row_weights.dtype != losses.dtype:
             row_weights = row_weights.to(losses.dtype)
         generator_term, critic_term = torch.mv(row_weights, losses.view(-1)).unbind()
-        if matching is not None:
-            generator_term = generator_term + matching
         # The generator's value; the heads' gradient is the critic term's alone.
         return generator_term + (critic_term - critic_term.detach())
-
-    def _feature_matching(
-        self,
-        pred_features: dict[str, torch.Tensor],
-        target_features: dict[str, torch.Tensor],
-        batch: int,
-    ) -> torch.Tensor:
-        """``sum_l lambda_l * mean|phi_l(pred) - phi_l(target)|`` in float32 over the first
-        ``batch`` target images (the target's own view), the target a constant."""
-        total = pred_features[self.layers[0]].new_zeros((), dtype=torch.float32)
-        for name in self.layers:
-            target_l = target_features[name][:batch].detach().float()
-            total = total + self.layer_weights[name] * F.l1_loss(
-                pred_features[name].float(), target_l
-            )
-        return total
 
     def _exclude_false_negatives(
         self, picked: list[torch.Tensor], excluded: torch.Tensor | None
