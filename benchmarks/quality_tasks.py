@@ -147,6 +147,11 @@ def main_recipes(gan: bool) -> list[Recipe]:
     recipes.append(Recipe(f"cfl-tv{suffix}", "cfl", gan, cfl_options={"critic": "target_views"}))
     fn_options = {"critic": "target_views", "false_negative_threshold": FALSE_NEGATIVE_THRESHOLD}
     recipes.append(Recipe(f"cfl-fn{suffix}", "cfl", gan, cfl_options=fn_options))
+    # Diagnostic (issue 13): ``cfl-fn`` without the other prediction patches as negatives. Where
+    # the generator controls only part of the image (colorization keeping the luminance: the
+    # chroma), their repulsion can act on that part alone.
+    nq_options = {**fn_options, "query_negatives": False}
+    recipes.append(Recipe(f"cfl-fn-nq{suffix}", "cfl", gan, cfl_options=nq_options))
     return recipes
 
 
