@@ -305,11 +305,11 @@ def write_figure(samples: dict[str, Any], seed: int, path: Path) -> None:
 
 
 def all_targets(runs: list[dict[str, Any]], gan: bool) -> list[dict[str, Any]]:
-    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv`` and ``cfl-fn``, without and
-    with a GAN."""
+    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv``, ``cfl-fn`` and
+    ``cfl-fn-nq``, without and with a GAN."""
     checks: list[dict[str, Any]] = []
     for suffix in ("", "+gan") if gan else ("",):
-        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn"):
+        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq"):
             checks += check_targets(runs, suffix, cfl)
     return checks
 

@@ -141,7 +141,10 @@ class ContrastiveFeatureLoss(nn.Module):
         temperature: PatchNCE temperature, > 0; default 0.07.
         head: ``"mlp"`` (default), ``"linear"`` or ``"identity"``; ``head_dim`` its width (256).
         bidirectional: add the target-as-query term (trains the heads on target features too).
-        query_negatives: also use the other prediction patches as negatives.
+        query_negatives: also use the other prediction patches as negatives (default True,
+            the paper's). They reward prediction patches for differing from each other: with
+            random VGG19 weights, turning them off removed the colour speckle of colorization
+            but painted label -> image objects in flat colours (README, Results).
         input_range: value range of ``pred`` and ``target``; default ``(-1, 1)``.
         normalize_input: ImageNet mean/std normalisation inside the default VGG19.
         validate_inputs: when to check that ``pred`` and ``target`` are finite and inside
