@@ -139,17 +139,18 @@ def main_recipes(gan: bool) -> list[Recipe]:
     """L1, VGG perceptual, CFL (library defaults, random VGG19), ``cfl-id`` (CFL with identity
     heads: no critic), ``cfl-tv`` (CFL whose critic trains on two views of the target only,
     ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` whose patches with alike target features
-    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``), each
-    with a GAN if ``gan``."""
+    are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``) and
+    ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic), each with a GAN if
+    ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
     recipes.append(Recipe(f"cfl-tv{suffix}", "cfl", gan, cfl_options={"critic": "target_views"}))
     fn_options = {"critic": "target_views", "false_negative_threshold": FALSE_NEGATIVE_THRESHOLD}
     recipes.append(Recipe(f"cfl-fn{suffix}", "cfl", gan, cfl_options=fn_options))
-    # Diagnostic (issue 13): ``cfl-fn`` without the other prediction patches as negatives. Where
-    # the generator controls only part of the image (colorization keeping the luminance: the
-    # chroma), their repulsion can act on that part alone.
+    # Diagnostic (issue 13): ``cfl-fn`` without the other prediction patches as negatives, whose
+    # repulsion becomes colour speckle where the input fixes the structure (both colorizations);
+    # label -> image needs it (BENCHMARKS.md, ``cfl-fn-nq``).
     nq_options = {**fn_options, "query_negatives": False}
     recipes.append(Recipe(f"cfl-fn-nq{suffix}", "cfl", gan, cfl_options=nq_options))
     return recipes
