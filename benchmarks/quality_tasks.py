@@ -140,8 +140,8 @@ def main_recipes(gan: bool) -> list[Recipe]:
     heads: no critic), ``cfl-tv`` (CFL whose critic trains on two views of the target only,
     ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` whose patches with alike target features
     are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``) and
-    ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic), each with a GAN if
-    ``gan``."""
+    ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic) and ``cfl-fn-aq``
+    (``cfl-fn`` with ``query_negatives="above_target"``), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -153,6 +153,10 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # label -> image needs it (BENCHMARKS.md, ``cfl-fn-nq``).
     nq_options = {**fn_options, "query_negatives": False}
     recipes.append(Recipe(f"cfl-fn-nq{suffix}", "cfl", gan, cfl_options=nq_options))
+    # ``cfl-fn`` whose prediction patches repel each other only while they are more alike than
+    # the target's at the same two locations (``query_negatives="above_target"``).
+    aq_options = {**fn_options, "query_negatives": "above_target"}
+    recipes.append(Recipe(f"cfl-fn-aq{suffix}", "cfl", gan, cfl_options=aq_options))
     return recipes
 
 

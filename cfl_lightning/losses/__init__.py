@@ -10,7 +10,12 @@ from cfl_lightning.losses.contrastive_feature import (
     sample_patch_locations,
 )
 from cfl_lightning.losses.gan import GAN_MODES, GANLoss, feature_matching_loss
-from cfl_lightning.losses.patch_nce import PatchNCELoss, paired_patch_nce, patch_nce
+from cfl_lightning.losses.patch_nce import (
+    QUERY_NEGATIVES,
+    PatchNCELoss,
+    paired_patch_nce,
+    patch_nce,
+)
 from cfl_lightning.losses.perceptual import PERCEPTUAL_LAYERS, PERCEPTUAL_WEIGHTS, PerceptualLoss
 
 __all__ = [
@@ -18,6 +23,7 @@ __all__ = [
     "GAN_MODES",
     "PERCEPTUAL_LAYERS",
     "PERCEPTUAL_WEIGHTS",
+    "QUERY_NEGATIVES",
     "ContrastiveFeatureLoss",
     "GANLoss",
     "L1Loss",

@@ -12,7 +12,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
-from cfl_lightning.losses.patch_nce import NORMALIZE_EPS, pair_constants, paired_patch_nce
+from cfl_lightning.losses.patch_nce import (
+    NORMALIZE_EPS,
+    check_query_negatives,
+    pair_constants,
+    paired_patch_nce,
+)
 from cfl_lightning.networks.critic_head import HEAD_KINDS, CriticHeads
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS, VGG19Features
 
@@ -143,8 +148,12 @@ class ContrastiveFeatureLoss(nn.Module):
         bidirectional: add the target-as-query term (trains the heads on target features too).
         query_negatives: also use the other prediction patches as negatives (default True,
             the paper's). They reward prediction patches for differing from each other: with
-            random VGG19 weights, turning them off removed the colour speckle of colorization
-            but painted label -> image objects in flat colours (README, Results).
+            random VGG19 weights, turning them off (False) removed the colour speckle of
+            colorization but painted label -> image objects in flat colours (README, Results).
+            ``"above_target"``: two prediction patches are each other's negatives only while
+            their embeddings are more alike than the target's at the same two locations (and
+            likewise for the target rows): the loss asks the prediction to vary as much as the
+            target does, and no more (see :func:`paired_patch_nce`).
         input_range: value range of ``pred`` and ``target``; default ``(-1, 1)``.
         normalize_input: ImageNet mean/std normalisation inside the default VGG19.
         validate_inputs: when to check that ``pred`` and ``target`` are finite and inside
@@ -178,7 +187,7 @@ class ContrastiveFeatureLoss(nn.Module):
         head: str = "mlp",
         head_dim: int = 256,
         bidirectional: bool = True,
-        query_negatives: bool = True,
+        query_negatives: bool | str = True,
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
         validate_inputs: bool | str = "first",
@@ -239,7 +248,7 @@ class ContrastiveFeatureLoss(nn.Module):
         self.num_patches = num_patches
         self.temperature = temperature
         self.bidirectional = bidirectional
-        self.query_negatives = query_negatives
+        self.query_negatives = check_query_negatives(query_negatives)
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.value_checks = ValueChecks(validate_inputs)
         self.critic = critic

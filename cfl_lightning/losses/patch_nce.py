@@ -13,6 +13,16 @@ import torch
 from torch import nn
 
 REDUCTIONS = ("mean", "none")
+# ``query_negatives``: all other query patches (the paper's), none, or those more alike than the
+# other image's patches at the same two locations (see :func:`paired_patch_nce`).
+QUERY_NEGATIVES = (True, False, "above_target")
+
+
+def check_query_negatives(query_negatives: bool | str) -> bool | str:
+    """``query_negatives`` if it is one of ``QUERY_NEGATIVES``, else ``ValueError``."""
+    if query_negatives is True or query_negatives is False or query_negatives == "above_target":
+        return query_negatives
+    raise ValueError(f"query_negatives: expected one of {QUERY_NEGATIVES}, got {query_negatives!r}")
 
 
 @functools.lru_cache(maxsize=32)
@@ -62,21 +72,29 @@ class _PairedPatchNCE(torch.autograd.Function):
     Forward: ``y = x / (||x|| + eps)`` (with ``normalize``), logits ``y y^T / tau`` with the
     excluded ones at -inf, turned in place into log-probabilities (the row's loss is minus its
     positive's) and then probabilities, which are saved: one ``(G, 2N, 2N)`` buffer in the
-    forward pass. Backward, in one more: ``dlogits = g (p - onehot)``; every row's query gets
-    ``dlogits y``, and a column gets gradient only from rows of its own image half (query
-    negatives), as the other half is the detached key. Autograd through a detached and an
-    attached product, a cross-entropy and a normalisation records three times as many operators
-    and holds more such buffers at once.
+    forward pass. With ``above_target`` the logits within each image half are also left out where
+    they are not above the other half's at the same two locations (a mask made from the logits,
+    through which no gradient flows). Backward, in one more: ``dlogits = g (p - onehot)``; every
+    row's query gets ``dlogits y``, and a column gets gradient only from rows of its own image
+    half (query negatives), as the other half is the detached key. Autograd through a detached
+    and an attached product, a cross-entropy and a normalisation records three times as many
+    operators and holds more such buffers at once.
     """
 
     @staticmethod
-    def forward(ctx, x, scale, other_image, excluded, positive, shape, normalize):  # type: ignore[override]
+    def forward(ctx, x, scale, other_image, excluded, positive, shape, normalize, above_target):  # type: ignore[override]
         if normalize:
             norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
             y = x / (norm + NORMALIZE_EPS)
         else:
             norm, y = None, x
         logits = torch.bmm(y, y.transpose(1, 2)).mul_(scale)
+        if above_target:
+            n = logits.shape[-1] // 2
+            own_pred, own_target = logits[:, :n, :n], logits[:, n:, n:]
+            pred_not_above = own_pred <= own_target
+            own_target.masked_fill_(own_target <= own_pred, float("-inf"))
+            own_pred.masked_fill_(pred_not_above, float("-inf"))
         if excluded.dim() <= 2:
             logits.masked_fill_(excluded, float("-inf"))
         else:  # a mask per leading index (e.g. per layer) on the (..., 2N, 2N) view
@@ -100,17 +118,17 @@ class _PairedPatchNCE(torch.autograd.Function):
             own_half = dlogits.masked_fill_(other_image, 0.0)
             grad_y = grad_y.baddbmm_(own_half.transpose(1, 2), y).mul_(ctx.scale)
             if norm is None:
-                return grad_y, None, None, None, None, None, None
+                return grad_y, None, None, None, None, None, None, None
             # y = x / (n + eps): dx = dy / (n + eps) - y (y . dy) / n (0 where x = 0, as y = 0).
             along = (y * grad_y).sum(-1, keepdim=True) / norm.clamp_min(torch.finfo(y.dtype).tiny)
             grad_x = torch.addcmul(grad_y / (norm + NORMALIZE_EPS), y, along, value=-1.0)
-        return grad_x, None, None, None, None, None, None
+        return grad_x, None, None, None, None, None, None, None
 
 
 def paired_patch_nce(
     embeddings: torch.Tensor,
     temperature: float = 0.07,
-    query_negatives: bool = True,
+    query_negatives: bool | str = True,
     excluded: torch.Tensor | None = None,
     row_weights: torch.Tensor | None = None,
     normalize: bool = False,
@@ -127,6 +145,11 @@ def paired_patch_nce(
     positive first: :func:`patch_nce` with ``p`` as query and ``t`` as (detached) key. Row ``N + i``
     is the same with ``p`` and ``t`` swapped. Gradients of the rows of ``p`` flow into ``p`` only,
     those of ``t`` into ``t`` only, as if each direction were computed alone with a detached key.
+
+    ``query_negatives``: True (default), False, or ``"above_target"``, which keeps ``p_i.p_j`` only
+    where it is above ``t_i.t_j`` (and ``t_i.t_j`` only where above ``p_i.p_j``): a query patch
+    repels the other queries only while the pair is more alike than the pair of keys at the same
+    two locations, so the repulsion asks for the key image's variety and no more.
 
     ``excluded``: optional bool mask broadcastable to ``(..., 2N, 2N)``, True for the logits to
     leave out, replacing the default (self-similarities, and with ``query_negatives`` off all
@@ -147,6 +170,9 @@ def paired_patch_nce(
         )
     if not temperature > 0:
         raise ValueError(f"temperature: expected a value > 0, got {temperature}")
+    check_query_negatives(query_negatives)
+    above_target = query_negatives == "above_target"
+    query_negatives = bool(query_negatives)
     n = n2 // 2
     lead = embeddings.shape[:-2]
     groups = lead.numel()
@@ -172,6 +198,7 @@ def paired_patch_nce(
             positive,
             (*lead, n2, n2),
             normalize,
+            above_target,
         )  # (G, 2N)
         if row_weights is not None:
             weights = row_weights if row_weights.dim() == 1 else row_weights.reshape(-1)
@@ -184,7 +211,7 @@ def patch_nce(
     query: torch.Tensor,
     key: torch.Tensor,
     temperature: float = 0.07,
-    query_negatives: bool = True,
+    query_negatives: bool | str = True,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """PatchNCE loss of queries against keys, negatives from the same image only.
@@ -197,7 +224,9 @@ def patch_nce(
         query: ``(B, N, D)``, L2-normalised along ``D``; gradients flow into it.
         key: ``(B, N, D)``, L2-normalised; detached (a constant).
         temperature: ``tau > 0``; default 0.07.
-        query_negatives: also use the other queries of the same image as negatives.
+        query_negatives: also use the other queries of the same image as negatives (True,
+            default), or only those more alike than the keys at the same two locations,
+            ``q_i . q_j > k_i . k_j`` (``"above_target"``).
         reduction: ``"mean"`` (scalar over all ``B * N`` patches) or ``"none"`` (``(B, N)``).
 
     Logits are computed in float32 (float64 inputs stay float64) whatever autocast is active.
@@ -214,6 +243,7 @@ def patch_nce(
         raise ValueError(f"temperature: expected a value > 0, got {temperature}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+    check_query_negatives(query_negatives)
     dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
     with torch.autocast(device_type=query.device.type, enabled=False):
         stacked = torch.cat([query.to(dtype), key.detach().to(dtype)], dim=1)
@@ -225,7 +255,10 @@ class PatchNCELoss(nn.Module):
     """Module form of :func:`patch_nce` (no parameters)."""
 
     def __init__(
-        self, temperature: float = 0.07, query_negatives: bool = True, reduction: str = "mean"
+        self,
+        temperature: float = 0.07,
+        query_negatives: bool | str = True,
+        reduction: str = "mean",
     ) -> None:
         super().__init__()
         if not temperature > 0:
@@ -233,7 +266,7 @@ class PatchNCELoss(nn.Module):
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
         self.temperature = temperature
-        self.query_negatives = query_negatives
+        self.query_negatives = check_query_negatives(query_negatives)
         self.reduction = reduction
 
     def forward(self, query: torch.Tensor, key: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,7 @@ class FixedHeadsCFL(Metric):
         num_patches: int = 256,
         temperature: float = 0.07,
         bidirectional: bool = True,
-        query_negatives: bool = True,
+        query_negatives: bool | str = True,
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
         seed: int = 0,

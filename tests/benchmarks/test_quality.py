@@ -23,14 +23,14 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     assert "## Targets" in table
     assert (tmp_path / "quality.png").stat().st_size > 1000
     payload = json.loads((tmp_path / "q.json").read_text())
-    recipes = ["l1", "vgg", "cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq"]
+    recipes = ["l1", "vgg", "cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq", "cfl-fn-aq"]
     assert [r["recipe"] for r in payload["runs"]] == recipes
     assert all(r["steps"] == 3 for r in payload["runs"])
     first = {r["recipe"]: r["patch_swd"] for r in payload["runs"]}
     capsys.readouterr()
 
     assert quality.main([*args, "--resume", "--json", str(tmp_path / "r.json")]) == 0
-    assert capsys.readouterr().out.count("(saved)") == 7
+    assert capsys.readouterr().out.count("(saved)") == len(recipes)
     resumed = json.loads((tmp_path / "r.json").read_text())
     assert {r["recipe"]: r["patch_swd"] for r in resumed["runs"]} == first
     # Scores: the primary (reference-normalised) and the per-set PatchSWD, no joint one.
@@ -40,7 +40,7 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     # A run saved before the scores changed meaning is not reused: scored again from its saved
     # generator when there is one, else trained and scored again.
     saved = sorted((tmp_path / "runs" / "main").glob("*.json"))
-    assert len(saved) == 7
+    assert len(saved) == len(recipes)
     for path in saved[:2]:
         record = json.loads(path.read_text())
         record["eval_version"] = 1
@@ -49,7 +49,7 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     capsys.readouterr()
     assert quality.main([*args, "--resume"]) == 0
     out = capsys.readouterr().out
-    assert out.count("(saved)") == 5 and out.count("(rescored)") == 1
+    assert out.count("(saved)") == len(recipes) - 2 and out.count("(rescored)") == 1
     assert out.count("(saved with other scores, rerun)") == 1
     assert all(json.loads(p.read_text())["eval_version"] == quality.EVAL_VERSION for p in saved)
     assert saved[0].with_suffix(".generator.pt").exists()
@@ -57,7 +57,7 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
 
     # Scoring again from the saved generators gives the scores the runs had when they were trained.
     assert quality.main([*args, "--resume", "--rescore", "--json", str(tmp_path / "s.json")]) == 0
-    assert capsys.readouterr().out.count("(rescored)") == 7
+    assert capsys.readouterr().out.count("(rescored)") == len(recipes)
     rescored = {r["recipe"]: r for r in json.loads((tmp_path / "s.json").read_text())["runs"]}
     for run in payload["runs"]:
         for key in ("patch_swd", "psnr", "sharpness", "loss_cfl_id"):

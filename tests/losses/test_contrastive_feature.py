@@ -202,13 +202,16 @@ def test_extractor_without_channels_is_rejected():
 
 
 def reference_direction(q, k, temperature=0.07, query_negatives=True):
-    """Mean PatchNCE of one direction with plain autograd and an explicitly detached key."""
+    """Mean PatchNCE of one direction with plain autograd and an explicitly detached key
+    (``"above_target"``: a query pair is a negative only where its cosine is above the keys')."""
     n = q.shape[1]
     k = k.detach()
     logits = torch.cat([q @ k.transpose(1, 2), q @ q.transpose(1, 2)], -1) / temperature
     eye = torch.eye(n, dtype=torch.bool)
     own = eye if query_negatives else torch.ones_like(eye)
-    logits = logits.masked_fill(torch.cat([torch.zeros_like(eye), own], -1), float("-inf"))
+    if query_negatives == "above_target":
+        own = eye | (q @ q.transpose(1, 2) <= k @ k.transpose(1, 2)).detach()
+    logits = logits.masked_fill(torch.cat([torch.zeros_like(own), own], -1), float("-inf"))
     return (torch.logsumexp(logits, -1) - logits.diagonal(dim1=1, dim2=2)).mean()
 
 
@@ -236,6 +239,8 @@ def reference_loss(loss, pred, target, locations, layer_weights):
         ("mlp", True, True, 3),
         ("mlp", False, True, 2),
         ("mlp", True, False, 2),
+        ("mlp", True, "above_target", 2),
+        ("mlp", False, "above_target", 3),
         ("linear", True, True, 2),
         ("identity", True, True, 2),
     ],

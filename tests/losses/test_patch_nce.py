@@ -9,15 +9,19 @@ from cfl_lightning.losses.patch_nce import paired_patch_nce
 
 
 def loop_patch_nce(query, key, temperature, query_negatives):
-    """Independent per-patch implementation of DESIGN.md step 4 (plain Python loops)."""
+    """Independent per-patch implementation of DESIGN.md step 4 (plain Python loops); with
+    ``"above_target"`` a query pair is a negative only where ``q_i.q_j > k_i.k_j``."""
     batch, n, _ = query.shape
     out = torch.zeros(batch, n, dtype=torch.float64)
     for b in range(batch):
         for i in range(n):
             logits = [float(query[b, i] @ key[b, i])]
             logits += [float(query[b, i] @ key[b, j]) for j in range(n) if j != i]
-            if query_negatives:
-                logits += [float(query[b, i] @ query[b, j]) for j in range(n) if j != i]
+            for j in range(n):
+                alike = float(query[b, i] @ query[b, j])
+                above = alike > float(key[b, i] @ key[b, j])
+                if j != i and (query_negatives is True or (query_negatives and above)):
+                    logits.append(alike)
             scaled = [v / temperature for v in logits]
             top = max(scaled)
             log_sum = top + math.log(sum(math.exp(v - top) for v in scaled))
@@ -30,7 +34,7 @@ def random_embeddings(shape, seed):
     return F.normalize(torch.randn(shape, generator=g), dim=-1)
 
 
-@pytest.mark.parametrize("query_negatives", [True, False])
+@pytest.mark.parametrize("query_negatives", [True, False, "above_target"])
 @pytest.mark.parametrize("temperature", [0.07, 0.5])
 def test_matches_loop_implementation(query_negatives, temperature):
     q, k = random_embeddings((2, 7, 5), 0), random_embeddings((2, 7, 5), 1)
@@ -53,7 +57,7 @@ def test_negatives_only_from_same_image():
 def test_gradcheck_float64_query():
     q = random_embeddings((2, 4, 3), 4).double().requires_grad_()
     k = random_embeddings((2, 4, 3), 5).double()
-    for query_negatives in (True, False):
+    for query_negatives in (True, False, "above_target"):
         assert torch.autograd.gradcheck(
             lambda x, qn=query_negatives: patch_nce(x, k, 0.2, qn, "none"), (q,)
         )
@@ -94,6 +98,10 @@ def test_module_equals_function():
     [
         ({"temperature": 0.0}, "temperature: expected a value > 0, got 0.0"),
         ({"reduction": "sum"}, "reduction: expected one of"),
+        (
+            {"query_negatives": "yes"},
+            r"query_negatives: expected one of \(True, False, 'above_target'\), got 'yes'",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -122,13 +130,16 @@ def reference_paired(embeddings, temperature, query_negatives):
         logits = torch.cat([q @ k.transpose(-1, -2), q @ q.transpose(-1, -2)], -1) / temperature
         eye = torch.eye(n, dtype=torch.bool)
         own = eye if query_negatives else torch.ones_like(eye)
-        logits = logits.masked_fill(torch.cat([torch.zeros_like(eye), own], -1), float("-inf"))
+        if query_negatives == "above_target":  # the mask carries no gradient
+            own = eye | (q @ q.transpose(-1, -2) <= k @ k.transpose(-1, -2)).detach()
+        mask = torch.cat([torch.zeros_like(own), own], -1)
+        logits = logits.masked_fill(mask, float("-inf"))
         return torch.logsumexp(logits, -1) - logits.diagonal(dim1=-2, dim2=-1)
 
     return torch.cat([one_direction(p, t), one_direction(t, p)], -1)
 
 
-@pytest.mark.parametrize("query_negatives", [True, False])
+@pytest.mark.parametrize("query_negatives", [True, False, "above_target"])
 @pytest.mark.parametrize("normalize", [False, True])
 def test_paired_values_and_gradients_match_autograd_reference(query_negatives, normalize):
     g = torch.Generator().manual_seed(20)
@@ -181,3 +192,29 @@ def test_paired_excluded_mask_ignores_padding():
 def test_paired_bad_shape():
     with pytest.raises(ValueError, match=r"embeddings: expected a \(\.\.\., 2N, D\) tensor"):
         paired_patch_nce(torch.zeros(2, 5, 3))
+
+
+def test_above_target_query_negatives_between_the_extremes():
+    # Queries all alike, keys varied: every query pair is above the keys' (all kept, as True).
+    # Queries varied, keys all alike: none is (all dropped, as False).
+    varied = random_embeddings((2, 6, 4), 23)
+    alike = F.normalize(torch.ones(2, 6, 4) + 0.01 * varied, dim=-1)
+    rows = patch_nce(alike, varied, 0.1, "above_target", "none")
+    torch.testing.assert_close(rows, patch_nce(alike, varied, 0.1, True, "none"))
+    rows = patch_nce(varied, alike, 0.1, "above_target", "none")
+    torch.testing.assert_close(rows, patch_nce(varied, alike, 0.1, False, "none"))
+    assert not torch.allclose(rows, patch_nce(varied, alike, 0.1, True, "none"))
+
+
+def test_above_target_stops_repelling_queries_as_varied_as_the_keys():
+    # A query pair less alike than its keys is no negative; one more alike is.
+    key = F.normalize(torch.tensor([[[1.0, 0.0], [0.8, 0.6], [0.6, 0.8]]]), dim=-1)
+    query = F.normalize(torch.tensor([[[1.0, 0.0], [0.0, 1.0], [0.1, 1.0]]]), dim=-1)
+    # q0.q1 = 0 < 0.8 = k0.k1 and q0.q2 ~ 0.1 < 0.6 = k0.k2: query 0 keeps no query negative;
+    # q1.q2 ~ 0.995 > 0.96 = k1.k2: queries 1 and 2 repel each other.
+    rows = patch_nce(query, key, 0.1, "above_target", "none")
+    without = patch_nce(query, key, 0.1, False, "none")
+    assert rows[0, 0] == without[0, 0]
+    assert rows[0, 1] > without[0, 1] and rows[0, 2] > without[0, 2]
+    expected = loop_patch_nce(query.double(), key.double(), 0.1, "above_target")
+    torch.testing.assert_close(rows.double(), expected, rtol=1e-5, atol=1e-5)
