@@ -418,3 +418,53 @@ def test_training_works_after_a_call_under_inference_mode():
     trained.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
     assert trained.item() == pytest.approx(validated.item(), rel=1e-6)
+
+
+def test_alike_inputs_query_negatives_match_a_reference_with_pooled_inputs(extractor):
+    # Label-map inputs (one-hot, 6 classes, 32x32: half the image size): query pairs repel only
+    # where the pooled inputs agree; relu4_1 and relu5_1 are padded (256 patches, 64x64).
+    loss = make_loss(extractor, query_negatives="alike_inputs", layer_weights=[4, 3, 2, 1])
+    pred, target = images(40).requires_grad_(), images(41)
+    labels = torch.zeros(2, 32, 32, dtype=torch.long)
+    labels[:, :, 16:] = 3
+    labels[1, :8] = 5
+    inputs = torch.nn.functional.one_hot(labels, 6).permute(0, 3, 1, 2).float()
+    locations = loss.draw_locations(pred.shape, torch.Generator().manual_seed(9))
+    value = loss(pred, target, locations=locations, inputs=inputs)
+
+    feats_p, feats_t = loss.extractor(pred), loss.extractor(target)
+    expected = 0.0
+    for name, weight, row in zip(loss.layers, [0.4, 0.3, 0.2, 0.1], locations):
+        fp, ft = feats_p[name], feats_t[name]
+        idx = row[: min(loss.num_patches, fp.shape[-2] * fp.shape[-1])]
+        pooled = torch.nn.functional.adaptive_avg_pool2d(inputs, fp.shape[-2:]).flatten(2)
+        picked = pooled[:, :, idx]  # (B, C, n)
+        unlike = (picked[:, :, :, None] - picked[:, :, None, :]).abs().amax(1) > 0.01
+        ep = l2_normalize(loss.heads[name](fp.flatten(2)[:, :, idx].transpose(1, 2)))
+        et = l2_normalize(loss.heads[name](ft.flatten(2)[:, :, idx].transpose(1, 2)))
+        layer = 0.0
+        for q, k in ((ep, et), (et, ep)):
+            k = k.detach()
+            logits = (
+                torch.cat([q @ k.transpose(1, 2), q @ q.transpose(1, 2)], -1) / loss.temperature
+            )
+            own = torch.eye(q.shape[1], dtype=torch.bool) | unlike
+            logits = logits.masked_fill(torch.cat([torch.zeros_like(own), own], -1), float("-inf"))
+            layer = layer + (torch.logsumexp(logits, -1) - logits.diagonal(dim1=1, dim2=2)).mean()
+        expected = expected + weight * layer
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(
+        torch.autograd.grad(value, pred)[0], torch.autograd.grad(expected, pred)[0]
+    )
+    # Constant inputs: every pair alike, as query_negatives=True; the inputs are required.
+    paper = make_loss(extractor, layer_weights=[4, 3, 2, 1])
+    paper.heads.load_state_dict(loss.heads.state_dict())
+    with torch.no_grad():
+        flat = torch.zeros(2, 1, 16, 16)
+        torch.testing.assert_close(
+            loss(pred, target, locations=locations, inputs=flat),
+            paper(pred, target, locations=locations),
+        )
+        assert value < paper(pred, target, locations=locations) - 0.01  # fewer negatives
+    with pytest.raises(ValueError, match=r'inputs: query_negatives="alike_inputs" needs'):
+        loss(pred, target, locations=locations)
