@@ -142,8 +142,7 @@ def main_recipes(gan: bool) -> list[Recipe]:
     are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``) and
     ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic), ``cfl-fn-aq``
     (``cfl-fn`` with ``query_negatives="above_target"``) and ``cfl-fn-cq`` (``cfl-fn`` with query
-    negatives at ``relu4_1`` and ``relu5_1`` only) and ``cfl-fn-iq`` (``cfl-fn`` with
-    ``query_negatives="alike_inputs"``), each with a GAN if ``gan``."""
+    negatives at ``relu4_1`` and ``relu5_1`` only), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -163,11 +162,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # in the finest and middle bands (color_bands_chroma_nq.md).
     cq_options = {**fn_options, "query_negative_layers": ("relu4_1", "relu5_1")}
     recipes.append(Recipe(f"cfl-fn-cq{suffix}", "cfl", gan, cfl_options=cq_options))
-    # ``cfl-fn`` whose prediction patches repel each other only where the generator's inputs are
-    # alike (``query_negatives="alike_inputs"``): where the input tells two locations apart, the
-    # loss does not ask them to differ.
-    iq_options = {**fn_options, "query_negatives": "alike_inputs"}
-    recipes.append(Recipe(f"cfl-fn-iq{suffix}", "cfl", gan, cfl_options=iq_options))
     return recipes
 
 

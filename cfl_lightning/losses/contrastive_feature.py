@@ -22,9 +22,6 @@ from cfl_lightning.networks.critic_head import HEAD_KINDS, CriticHeads
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS, VGG19Features
 
 CRITIC_OBJECTIVES = ("joint", "target_views")
-# ``query_negatives="alike_inputs"``: two locations' pooled inputs are alike when no channel differs
-# by more than this (about one 8-bit step of an input in [-1, 1]).
-INPUT_TOLERANCE = 0.01
 
 
 def sample_locations(
@@ -157,10 +154,6 @@ class ContrastiveFeatureLoss(nn.Module):
             their embeddings are more alike than the target's at the same two locations (and
             likewise for the target rows): the loss asks the prediction to vary as much as the
             target does, and no more (see :func:`paired_patch_nce`).
-            ``"alike_inputs"``: two prediction patches are each other's negatives only where the
-            generator's inputs (``forward``'s ``inputs``, area-pooled to the layer's grid) agree
-            within ``INPUT_TOLERANCE`` on every channel: where the input already tells two
-            locations apart, the loss does not ask their predictions to differ.
         query_negative_layers: the layers whose PatchNCE uses query negatives (as set by
             ``query_negatives``); the others use none. Default None: every layer.
         input_range: value range of ``pred`` and ``target``; default ``(-1, 1)``.
@@ -267,9 +260,7 @@ class ContrastiveFeatureLoss(nn.Module):
         self.num_patches = num_patches
         self.temperature = temperature
         self.bidirectional = bidirectional
-        if query_negatives != "alike_inputs":
-            check_query_negatives(query_negatives)
-        self.query_negatives = query_negatives
+        self.query_negatives = check_query_negatives(query_negatives)
         self.query_negative_layers = query_negative_layers
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.value_checks = ValueChecks(validate_inputs)
@@ -402,25 +393,14 @@ class ContrastiveFeatureLoss(nn.Module):
         target: torch.Tensor,
         generator: torch.Generator | None = None,
         locations: torch.Tensor | None = None,
-        inputs: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar (float32).
-
-        ``inputs``: the generator's input ``(B, C, h, w)`` (any size and channels), needed with
-        ``query_negatives="alike_inputs"`` and ignored otherwise.
 
         ``generator``: a ``torch.Generator`` for the patch locations (default: the global RNG of
         ``pred``'s device). ``locations``: the locations to use instead of drawing them, ``(L, n)``
         int64 on ``pred``'s device as :meth:`draw_locations` returns them.
         """
         check_image_pair(pred, target, self.input_range, values=self.value_checks.due())
-        by_inputs = self.query_negatives == "alike_inputs"
-        if by_inputs and (inputs is None or inputs.dim() != 4 or inputs.shape[0] != pred.shape[0]):
-            raise ValueError(
-                'inputs: query_negatives="alike_inputs" needs the generator\'s input as a (B, C, '
-                f"h, w) tensor with B={pred.shape[0]}, got "
-                f"{None if inputs is None else tuple(inputs.shape)}"
-            )
         check_feature_size(pred, getattr(self.extractor, "strides", None))
         views = self._trains_on_views()
         trainable = self._extractor_is_trainable()
@@ -459,8 +439,6 @@ class ContrastiveFeatureLoss(nn.Module):
 
         rows = torch.div(locations, widths, rounding_mode="floor").unbind(0)
         cols = locations.remainder(widths).unbind(0)
-        if by_inputs:
-            excluded = self._exclude_unlike_inputs(inputs, sizes, rows, cols, excluded, views)
         if not views:
             # Per layer (B, C_l, 2n): the prediction's n feature vectors, then the target's.
             picked = [
@@ -491,13 +469,13 @@ class ContrastiveFeatureLoss(nn.Module):
             return paired_patch_nce(
                 embeddings,
                 self.temperature,
-                self._patch_nce_negatives(),
+                self.query_negatives,
                 excluded,
                 row_weights,
                 normalize=True,
             )
         losses = paired_patch_nce(
-            embeddings, self.temperature, self._patch_nce_negatives(), excluded, normalize=True
+            embeddings, self.temperature, self.query_negatives, excluded, normalize=True
         )  # (L, 2B, 2n)
         if row_weights.dtype != losses.dtype:
             row_weights = row_weights.to(losses.dtype)
@@ -533,43 +511,6 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]
         return alike | excluded
-
-    def _patch_nce_negatives(self) -> bool | str:
-        """``query_negatives`` as :func:`paired_patch_nce` takes it (``"alike_inputs"`` is a mask
-        made here, on top of all query negatives)."""
-        return True if self.query_negatives == "alike_inputs" else self.query_negatives
-
-    def _exclude_unlike_inputs(
-        self,
-        inputs: torch.Tensor,
-        sizes: list[tuple[int, int]],
-        rows: Sequence[torch.Tensor],
-        cols: Sequence[torch.Tensor],
-        excluded: torch.Tensor | None,
-        views: bool,
-    ) -> torch.Tensor:
-        """``excluded`` (or the default mask) plus, within each image half of the generator's
-        pairs, the logits between locations whose pooled inputs differ by more than
-        ``INPUT_TOLERANCE`` on some channel: ``(L, G, 2n, 2n)`` (the critic's views keep theirs).
-        No gradient flows through the mask."""
-        n = rows[0].shape[0]
-        with torch.no_grad():
-            unlike = []
-            for (height, width), y, x in zip(sizes, rows, cols):
-                pooled = F.adaptive_avg_pool2d(inputs.detach().float(), (height, width))
-                picked = pooled[:, :, y, x]  # (B, C, n)
-                gap = (picked.unsqueeze(-1) - picked.unsqueeze(-2)).abs().amax(1)  # (B, n, n)
-                unlike.append(gap > INPUT_TOLERANCE)
-            unlike = torch.stack(unlike)  # (L, B, n, n)
-            within = torch.zeros_like(unlike)
-            own = torch.cat(
-                [torch.cat([unlike, within], -1), torch.cat([within, unlike], -1)], -2
-            )  # (L, B, 2n, 2n): the pairs within the prediction and within the target
-            if views:  # the critic's B images keep their negatives
-                own = torch.cat([own, torch.zeros_like(own)], 1)
-        if excluded is None:
-            excluded = pair_constants(n, True, own.device)[1]
-        return own | excluded
 
     def _trains_on_views(self) -> bool:
         """Whether this call trains the critic on views of the target (``critic="target_views"``,

@@ -105,10 +105,7 @@ class FixedHeadsCFL(Metric):
             num_patches=loss.num_patches,
             temperature=loss.temperature,
             bidirectional=loss.bidirectional,
-            # (with the generator's inputs unknown here, all query negatives)
-            query_negatives=True
-            if loss.query_negatives == "alike_inputs"
-            else loss.query_negatives,
+            query_negatives=loss.query_negatives,
             input_range=loss.input_range,
             seed=seed,
             **kwargs,

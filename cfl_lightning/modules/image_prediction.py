@@ -388,7 +388,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         if self.cfl is not None:
             # A fixed generator per batch: validation never consumes the global RNG.
             generator = torch.Generator().manual_seed(VALIDATION_CFL_SEED + batch_idx)
-            value = self.cfl(prediction, target, generator=generator, inputs=generator_input)
+            value = self.cfl(prediction, target, generator=generator)
             self.log(f"{stage}/cfl", value, batch_size=batch_size, sync_dist=True)
             fixed = self.val_cfl_fixed_heads if stage == "val" else self.test_cfl_fixed_heads
             fixed.update(prediction, target)

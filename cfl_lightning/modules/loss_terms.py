@@ -82,7 +82,7 @@ def _cfl(inputs: TermInputs) -> torch.Tensor:
     cfl = inputs.module.cfl
     prediction = inputs.prediction
     locations = cfl.draw_locations(prediction.shape, inputs.patch_generator, prediction.device)
-    return cfl(prediction, inputs.target, locations=locations, inputs=inputs.generator_input)
+    return cfl(prediction, inputs.target, locations=locations)
 
 
 def _gan(inputs: TermInputs) -> torch.Tensor:

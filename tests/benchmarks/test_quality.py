@@ -33,7 +33,6 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
         "cfl-fn-nq",
         "cfl-fn-aq",
         "cfl-fn-cq",
-        "cfl-fn-iq",
     ]
     assert [r["recipe"] for r in payload["runs"]] == recipes
     assert all(r["steps"] == 3 for r in payload["runs"])
