@@ -140,9 +140,8 @@ def main_recipes(gan: bool) -> list[Recipe]:
     heads: no critic), ``cfl-tv`` (CFL whose critic trains on two views of the target only,
     ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` whose patches with alike target features
     are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``) and
-    ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic), ``cfl-fn-aq``
-    (``cfl-fn`` with ``query_negatives="above_target"``) and ``cfl-fn-cq`` (``cfl-fn`` with query
-    negatives at ``relu4_1`` and ``relu5_1`` only), each with a GAN if ``gan``."""
+    ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic) and ``cfl-fn-aq``
+    (``cfl-fn`` with ``query_negatives="above_target"``), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -158,10 +157,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # the target's at the same two locations (``query_negatives="above_target"``).
     aq_options = {**fn_options, "query_negatives": "above_target"}
     recipes.append(Recipe(f"cfl-fn-aq{suffix}", "cfl", gan, cfl_options=aq_options))
-    # ``cfl-fn`` with query negatives at the two coarse layers only: colorization's speckle lives
-    # in the finest and middle bands (color_bands_chroma_nq.md).
-    cq_options = {**fn_options, "query_negative_layers": ("relu4_1", "relu5_1")}
-    recipes.append(Recipe(f"cfl-fn-cq{suffix}", "cfl", gan, cfl_options=cq_options))
     return recipes
 
 

@@ -154,8 +154,6 @@ class ContrastiveFeatureLoss(nn.Module):
             their embeddings are more alike than the target's at the same two locations (and
             likewise for the target rows): the loss asks the prediction to vary as much as the
             target does, and no more (see :func:`paired_patch_nce`).
-        query_negative_layers: the layers whose PatchNCE uses query negatives (as set by
-            ``query_negatives``); the others use none. Default None: every layer.
         input_range: value range of ``pred`` and ``target``; default ``(-1, 1)``.
         normalize_input: ImageNet mean/std normalisation inside the default VGG19.
         validate_inputs: when to check that ``pred`` and ``target`` are finite and inside
@@ -190,7 +188,6 @@ class ContrastiveFeatureLoss(nn.Module):
         head_dim: int = 256,
         bidirectional: bool = True,
         query_negatives: bool | str = True,
-        query_negative_layers: Sequence[str] | None = None,
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
         validate_inputs: bool | str = "first",
@@ -244,15 +241,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 f"(one per layer of {list(layers)}), got {layer_weights}"
             )
         total = sum(layer_weights)
-        if query_negative_layers is not None:
-            if isinstance(query_negative_layers, str):
-                query_negative_layers = (query_negative_layers,)
-            query_negative_layers = tuple(query_negative_layers)
-            stray = [name for name in query_negative_layers if name not in layers]
-            if stray:
-                raise ValueError(
-                    f"query_negative_layers: {stray} are not among the loss's layers {list(layers)}"
-                )
 
         self.extractor = extractor
         self.layers = layers
@@ -261,7 +249,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.temperature = temperature
         self.bidirectional = bidirectional
         self.query_negatives = check_query_negatives(query_negatives)
-        self.query_negative_layers = query_negative_layers
         self.input_range = (float(input_range[0]), float(input_range[1]))
         self.value_checks = ValueChecks(validate_inputs)
         self.critic = critic
@@ -337,7 +324,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 self.num_patches,
                 self.bidirectional,
                 self.query_negatives,
-                self.query_negative_layers,
                 tuple(self.layer_weights.items()),
             )  # the attributes too, in case someone changes them after construction
             cached = self._constants.get(key)
@@ -365,20 +351,10 @@ class ContrastiveFeatureLoss(nn.Module):
         else:
             row_weights = row_weights.reshape(-1)  # (L * B * 2n,), the order of the loss rows
         excluded = None
-        with_queries = self.query_negative_layers
-        if with_queries is not None and set(with_queries) != set(self.layers):
-            # Per layer (L, 1, 2n, 2n): a layer without query negatives excludes its own half.
-            excluded = torch.stack(
-                [
-                    pair_constants(n, self.query_negatives and name in with_queries, device)[1]
-                    for name in self.layers
-                ]
-            ).unsqueeze(1)
         if min(counts) < n:
-            if excluded is None:
-                excluded = pair_constants(n, self.query_negatives, device)[1]
+            _, default, _ = pair_constants(n, self.query_negatives, device)
             # Real rows ignore padding columns; padding rows keep every logit (finite, weight 0).
-            excluded = real.unsqueeze(-1) & (excluded | ~real.unsqueeze(-2))
+            excluded = real.unsqueeze(-1) & (default | ~real.unsqueeze(-2))
         widths = torch.tensor([w for _, w in sizes], device=device)[:, None]
         constants = (excluded, row_weights, widths)
         if caching:

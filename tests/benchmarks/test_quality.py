@@ -23,17 +23,7 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     assert "## Targets" in table
     assert (tmp_path / "quality.png").stat().st_size > 1000
     payload = json.loads((tmp_path / "q.json").read_text())
-    recipes = [
-        "l1",
-        "vgg",
-        "cfl",
-        "cfl-id",
-        "cfl-tv",
-        "cfl-fn",
-        "cfl-fn-nq",
-        "cfl-fn-aq",
-        "cfl-fn-cq",
-    ]
+    recipes = ["l1", "vgg", "cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq", "cfl-fn-aq"]
     assert [r["recipe"] for r in payload["runs"]] == recipes
     assert all(r["steps"] == 3 for r in payload["runs"])
     first = {r["recipe"]: r["patch_swd"] for r in payload["runs"]}

@@ -184,10 +184,6 @@ def test_small_overshoot_of_range_is_tolerated(extractor):
         ({"temperature": -0.1}, "temperature: expected a value > 0, got -0.1"),
         ({"head": "transformer"}, "head: expected one of"),
         ({"layer_weights": [1.0]}, "layer_weights: expected 4 non-negative weights"),
-        (
-            {"query_negative_layers": ["relu1_1"]},
-            r"query_negative_layers: \['relu1_1'\] are not among the loss's layers",
-        ),
     ],
 )
 def test_bad_arguments_raise_clear_errors(extractor, kwargs, match):
@@ -229,32 +225,28 @@ def reference_loss(loss, pred, target, locations, layer_weights):
         assert idx.unique().numel() == idx.numel()
         ep = l2_normalize(loss.heads[name](fp.flatten(2)[:, :, idx].transpose(1, 2)))
         et = l2_normalize(loss.heads[name](ft.flatten(2)[:, :, idx].transpose(1, 2)))
-        with_queries = loss.query_negative_layers
-        negatives = loss.query_negatives if with_queries is None or name in with_queries else False
-        layer = reference_direction(ep, et, loss.temperature, negatives)
+        layer = reference_direction(ep, et, loss.temperature, loss.query_negatives)
         if loss.bidirectional:
-            layer = layer + reference_direction(et, ep, loss.temperature, negatives)
+            layer = layer + reference_direction(et, ep, loss.temperature, loss.query_negatives)
         total = total + weight * layer
     return total
 
 
 @pytest.mark.parametrize(
-    ("head", "bidirectional", "query_negatives", "batch", "query_negative_layers"),
+    ("head", "bidirectional", "query_negatives", "batch"),
     [
-        ("mlp", True, True, 2, None),
-        ("mlp", True, True, 3, None),
-        ("mlp", False, True, 2, None),
-        ("mlp", True, False, 2, None),
-        ("mlp", True, "above_target", 2, None),
-        ("mlp", False, "above_target", 3, None),
-        ("linear", True, True, 2, None),
-        ("identity", True, True, 2, None),
-        ("mlp", True, True, 2, ("relu4_1", "relu5_1")),
-        ("mlp", True, "above_target", 2, ("relu2_1",)),
+        ("mlp", True, True, 2),
+        ("mlp", True, True, 3),
+        ("mlp", False, True, 2),
+        ("mlp", True, False, 2),
+        ("mlp", True, "above_target", 2),
+        ("mlp", False, "above_target", 3),
+        ("linear", True, True, 2),
+        ("identity", True, True, 2),
     ],
 )
 def test_batched_layers_with_padding_match_per_layer_reference(
-    extractor, head, bidirectional, query_negatives, batch, query_negative_layers
+    extractor, head, bidirectional, query_negatives, batch
 ):
     # 64x64 images and 256 patches: relu4_1 (8x8) and relu5_1 (4x4) have fewer locations than
     # the other layers, so the batched computation pads them; values and gradients must not move.
@@ -263,7 +255,6 @@ def test_batched_layers_with_padding_match_per_layer_reference(
         head=head,
         bidirectional=bidirectional,
         query_negatives=query_negatives,
-        query_negative_layers=query_negative_layers,
         layer_weights=[4, 3, 2, 1],
     )
     pred = images(30, batch=batch).requires_grad_()

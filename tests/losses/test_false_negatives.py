@@ -57,26 +57,19 @@ def reference_loss(loss, pred, target, locations, threshold):
         unit = torch.nn.functional.normalize(vt.detach(), dim=-1)
         alike = unit @ unit.transpose(1, 2) > threshold
         ep, et = l2_normalize(loss.heads[name](vp)), l2_normalize(loss.heads[name](vt))
-        with_queries = loss.query_negative_layers
-        negatives = loss.query_negatives and (with_queries is None or name in with_queries)
-        layer = masked_nce(ep, et, alike, loss.temperature, negatives)
+        layer = masked_nce(ep, et, alike, loss.temperature, loss.query_negatives)
         if loss.bidirectional:
-            layer = layer + masked_nce(et, ep, alike, loss.temperature, negatives)
+            layer = layer + masked_nce(et, ep, alike, loss.temperature, loss.query_negatives)
         total = total + loss.layer_weights[name] * layer
     return total
 
 
 @pytest.mark.parametrize(
-    ("head", "query_negatives", "bidirectional", "threshold", "query_negative_layers"),
-    [
-        ("mlp", True, True, 0.99, None),
-        ("identity", True, True, 0.9, None),
-        ("mlp", False, False, 0.95, None),
-        ("mlp", True, True, 0.99, ("relu4_1", "relu5_1")),
-    ],
+    ("head", "query_negatives", "bidirectional", "threshold"),
+    [("mlp", True, True, 0.99), ("identity", True, True, 0.9), ("mlp", False, False, 0.95)],
 )
 def test_value_and_gradient_match_an_independent_computation(
-    extractor, head, query_negatives, bidirectional, threshold, query_negative_layers
+    extractor, head, query_negatives, bidirectional, threshold
 ):
     torch.manual_seed(0)
     loss = ContrastiveFeatureLoss(
@@ -85,7 +78,6 @@ def test_value_and_gradient_match_an_independent_computation(
         query_negatives=query_negatives,
         bidirectional=bidirectional,
         false_negative_threshold=threshold,
-        query_negative_layers=query_negative_layers,
     )
     pred, target = images(1).requires_grad_(), half_flat(2)
     # 64x64 images, 256 patches: relu4_1 and relu5_1 are padded in the batched computation.
@@ -118,13 +110,14 @@ def test_alike_targets_change_the_loss_and_none_keeps_the_paper_value(extractor)
     assert fewer < full - 0.1  # fewer negatives, lower cross-entropy
 
 
-@pytest.mark.parametrize("query_negative_layers", [None, ("relu4_1", "relu5_1")])
-def test_critic_on_target_views_masks_its_own_pairs_and_trains(extractor, query_negative_layers):
+def test_critic_on_target_views_masks_its_own_pairs_and_trains(extractor):
     torch.manual_seed(0)
-    options = {"false_negative_threshold": 0.99, "num_patches": 64}
-    options["query_negative_layers"] = query_negative_layers
-    views = ContrastiveFeatureLoss(extractor=extractor, critic="target_views", **options)
-    joint = ContrastiveFeatureLoss(extractor=extractor, **options)
+    views = ContrastiveFeatureLoss(
+        extractor=extractor, critic="target_views", false_negative_threshold=0.99, num_patches=64
+    )
+    joint = ContrastiveFeatureLoss(
+        extractor=extractor, false_negative_threshold=0.99, num_patches=64
+    )
     joint.heads.load_state_dict(views.heads.state_dict())
     pred, target = images(8).requires_grad_(), half_flat(9)
     locations = views.draw_locations(pred.shape, torch.Generator().manual_seed(2))
