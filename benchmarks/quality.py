@@ -305,11 +305,12 @@ def write_figure(samples: dict[str, Any], seed: int, path: Path) -> None:
 
 
 def all_targets(runs: list[dict[str, Any]], gan: bool) -> list[dict[str, Any]]:
-    """The issue's targets for CFL as shipped, ``cfl-id``, ``cfl-tv``, ``cfl-fn`` and
-    ``cfl-fn-nq``, without and with a GAN."""
+    """The issue's targets for every CFL recipe of :func:`main_recipes` that ``runs`` hold beside
+    L1 and the VGG loss, without and, if ``gan``, with a GAN."""
+    cfl_recipes = [recipe.name for recipe in main_recipes(False) if recipe.loss == "cfl"]
     checks: list[dict[str, Any]] = []
     for suffix in ("", "+gan") if gan else ("",):
-        for cfl in ("cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq"):
+        for cfl in cfl_recipes:
             checks += check_targets(runs, suffix, cfl)
     return checks
 

@@ -21,6 +21,9 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
     for recipe in ("| l1 |", "| vgg |", "| cfl |", "| cfl-id |", "| cfl-tv |", "| cfl-fn |"):
         assert recipe in table
     assert "## Targets" in table
+    # Every CFL recipe gets its targets, the newest included.
+    for recipe in ("cfl", "cfl-fn", "cfl-fn-nq", "cfl-fn-aq"):
+        assert f"| PatchSWD {recipe} / vgg <= 0.85 |" in table
     assert (tmp_path / "quality.png").stat().st_size > 1000
     payload = json.loads((tmp_path / "q.json").read_text())
     recipes = ["l1", "vgg", "cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq", "cfl-fn-aq"]
