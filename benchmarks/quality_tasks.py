@@ -154,9 +154,10 @@ def main_recipes(gan: bool) -> list[Recipe]:
     nq_options = {**fn_options, "query_negatives": False}
     recipes.append(Recipe(f"cfl-fn-nq{suffix}", "cfl", gan, cfl_options=nq_options))
     # ``cfl-fn`` whose prediction patches repel each other only while they are more alike than
-    # the target's at the same two locations (``query_negatives="above_target"``). Seed 0 on an
-    # AMD EPYC: below ``cfl-fn`` on both tuning tasks, most of colorization's speckle stays
-    # (BENCHMARKS.md); three seeds pending.
+    # the target's at the same two locations (``query_negatives="above_target"``). Three seeds on
+    # an AMD EPYC: below ``cfl-fn`` on every label -> image run, level on SR (median 1.80 against
+    # 1.73, so its rule to replace ``cfl-fn`` failed), most of colorization's speckle stays
+    # (BENCHMARKS.md).
     aq_options = {**fn_options, "query_negatives": "above_target"}
     recipes.append(Recipe(f"cfl-fn-aq{suffix}", "cfl", gan, cfl_options=aq_options))
     return recipes
