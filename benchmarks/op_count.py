@@ -101,16 +101,20 @@ def count_ops(
     size: int = 64,
     critic: str = "joint",
     false_negative_threshold: float | None = None,
+    query_negatives: bool | str = True,
 ) -> dict[str, list[str]]:
     """The top-level operators of one steady-state forward + backward of each loss (CFL with
-    ``ContrastiveFeatureLoss(critic=critic, false_negative_threshold=...)``)."""
+    ``ContrastiveFeatureLoss(critic, false_negative_threshold, query_negatives)``)."""
     from cfl_lightning.losses import ContrastiveFeatureLoss, PerceptualLoss
 
     torch.manual_seed(0)
     losses = {
         "vgg": PerceptualLoss(weights="random"),
         "cfl": ContrastiveFeatureLoss(
-            weights="random", critic=critic, false_negative_threshold=false_negative_threshold
+            weights="random",
+            critic=critic,
+            false_negative_threshold=false_negative_threshold,
+            query_negatives=query_negatives,
         ),
     }
     ops = {}
@@ -131,9 +135,18 @@ def main() -> None:
     parser.add_argument(
         "--false-negative-threshold", type=float, default=None, help="CFL's option of that name"
     )
+    parser.add_argument(
+        "--query-negatives",
+        default="true",
+        choices=["true", "false", "above_target"],
+        help="CFL's option of that name",
+    )
     args = parser.parse_args()
 
-    ops = count_ops(args.batch, args.size, args.critic, args.false_negative_threshold)
+    query_negatives = {"true": True, "false": False}.get(args.query_negatives, args.query_negatives)
+    ops = count_ops(
+        args.batch, args.size, args.critic, args.false_negative_threshold, query_negatives
+    )
     counts = {name: len(names) for name, names in ops.items()}
     if args.list:
         for name, names in ops.items():
@@ -142,7 +155,8 @@ def main() -> None:
                 print(f"  {n:4d}  {op}")
     print(
         f"batch={args.batch} size={args.size} critic={args.critic} "
-        f"false_negative_threshold={args.false_negative_threshold} torch={torch.__version__}"
+        f"false_negative_threshold={args.false_negative_threshold} "
+        f"query_negatives={args.query_negatives} torch={torch.__version__}"
     )
     views = {name: sum(map(returns_alias, names)) for name, names in ops.items()}
     for name, label in (("vgg", "VGG loss:"), ("cfl", "CFL:     ")):

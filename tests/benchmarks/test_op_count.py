@@ -52,3 +52,13 @@ def test_views_are_told_apart_from_operators_that_launch_kernels(scripts):
     names = op_count.top_level_ops(lambda: (x.to(torch.float32), x.to(torch.float64)))
     assert names == ["aten::to", "aten::to (copy)"]  # a conversion copies: not a view
     assert op_count.returns_alias(names[0]) and not op_count.returns_alias(names[1])
+
+
+def test_above_target_query_negatives_cost_a_few_operators(scripts):
+    # The random-weights recipe (cfl-fn-aq) compares each prediction pair with its target pair:
+    # a handful of operators over cfl-fn, all layers at once.
+    op_count, _ = scripts
+    options = {"critic": "target_views", "false_negative_threshold": 0.99}
+    fn = op_count.count_ops(batch=2, size=64, **options)["cfl"]
+    aq = op_count.count_ops(batch=2, size=64, query_negatives="above_target", **options)["cfl"]
+    assert 0 < len(aq) - len(fn) <= 12
