@@ -26,7 +26,10 @@ Recipes: ``l1``, ``vgg``, ``cfl`` (library defaults: the paper's trained MLP cri
 (CFL with identity heads, no critic), ``cfl-tv`` (the MLP critic trained on two views of the
 target only, ``critic="target_views"``) and ``cfl-fn`` (``cfl-tv`` in which patches whose target
 features are alike, cosine similarity above 0.99, are not each other's negatives,
-``false_negative_threshold=0.99``); with ``--gan`` each again with a GAN and feature matching.
+``false_negative_threshold=0.99``), ``cfl-fn-nq`` (``cfl-fn`` without query negatives, a
+diagnostic) and ``cfl-fn-aq`` (``cfl-fn`` with ``query_negatives="above_target"``: the recipe of
+``configs/loss/cfl_random_weights.yaml`` and the quickstart); with ``--gan`` each again with a GAN
+and feature matching.
 
 Scores (``quality_eval``, through ``cfl_lightning.metrics.quality_metrics``): PatchSWD (primary:
 normalised by the targets' statistics, in units of their split-half distance per level, validated

@@ -154,10 +154,11 @@ def main_recipes(gan: bool) -> list[Recipe]:
     nq_options = {**fn_options, "query_negatives": False}
     recipes.append(Recipe(f"cfl-fn-nq{suffix}", "cfl", gan, cfl_options=nq_options))
     # ``cfl-fn`` whose prediction patches repel each other only while they are more alike than
-    # the target's at the same two locations (``query_negatives="above_target"``). Three seeds on
-    # an AMD EPYC: below ``cfl-fn`` on every label -> image run, level on SR (median 1.80 against
-    # 1.73, so its rule to replace ``cfl-fn`` failed), most of colorization's speckle stays
-    # (BENCHMARKS.md).
+    # the target's at the same two locations (``query_negatives="above_target"``): the recipe of
+    # configs/loss/cfl_random_weights.yaml and the quickstart. Six seeds on an AMD EPYC: median
+    # below ``cfl-fn``'s on both tuning tasks (textures 1.96 against 2.10, SR 1.69 against 1.71;
+    # a second look, after seeds 0-2 alone failed on SR), ranges overlapping; most of
+    # colorization's speckle stays (BENCHMARKS.md).
     aq_options = {**fn_options, "query_negatives": "above_target"}
     recipes.append(Recipe(f"cfl-fn-aq{suffix}", "cfl", gan, cfl_options=aq_options))
     return recipes

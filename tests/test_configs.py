@@ -280,17 +280,18 @@ def test_discriminator_pieces_are_the_papers_patchgans(piece, windows):
     assert discriminator.receptive_fields == windows
 
 
-def test_random_weights_loss_piece_is_the_benchmark_recipe_cfl_fn():
+def test_random_weights_loss_piece_is_the_benchmark_recipe_cfl_fn_aq():
     import importlib
 
     config = yaml.safe_load((ROOT / "configs" / "loss" / "cfl_random_weights.yaml").read_text())
     module, name = config["class_path"].rsplit(".", 1)
     loss = getattr(importlib.import_module(module), name)(**config["init_args"])
-    assert (loss.critic, loss.false_negative_threshold, loss.heads.kind) == (
-        "target_views",
-        0.99,
-        "mlp",
-    )
+    assert (
+        loss.critic,
+        loss.false_negative_threshold,
+        loss.query_negatives,
+        loss.heads.kind,
+    ) == ("target_views", 0.99, "above_target", "mlp")
     assert not any(p.requires_grad for p in loss.extractor.parameters())
 
 
