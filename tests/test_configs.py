@@ -293,6 +293,15 @@ def test_random_weights_loss_piece_is_the_benchmark_recipe_cfl_fn_aq():
         loss.heads.kind,
     ) == ("target_views", 0.99, "above_target", "mlp")
     assert not any(p.requires_grad for p in loss.extractor.parameters())
+    # The same options as the benchmark recipe whose figures the README quotes.
+    from tests.benchmarks.scripts import benchmark_modules
+
+    quality_tasks = next(benchmark_modules("quality_tasks"))
+    recipe = next(r for r in quality_tasks.main_recipes(gan=False) if r.name == "cfl-fn-aq")
+    assert {k: v for k, v in config["init_args"].items() if k in recipe.cfl_options} == (
+        recipe.cfl_options
+    )
+    assert set(recipe.cfl_options) == {"critic", "false_negative_threshold", "query_negatives"}
 
 
 def test_quickstart_trains_with_the_random_weights_recipe():
