@@ -63,10 +63,11 @@ def check_image_pair(
     input_range: tuple[float, float],
     channels: int = 3,
     values: bool = True,
+    channels_hint: str = "",
 ) -> None:
     """Raise ``ValueError`` unless ``pred`` and ``target`` are equal-shaped ``(B, channels, H, W)``
     tensors and, with ``values`` (one host-device sync), finite with values inside ``input_range``
-    (plus 1% of its width)."""
+    (plus 1% of its width). ``channels_hint`` ends the message of a wrong channel count."""
     for name, x in (("pred", pred), ("target", target)):
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
@@ -77,7 +78,7 @@ def check_image_pair(
         if x.shape[1] != channels:
             raise ValueError(
                 f"{name}: expected {channels} channels (B, {channels}, H, W), got shape "
-                f"{tuple(x.shape)}"
+                f"{tuple(x.shape)}{channels_hint}"
             )
     if pred.shape != target.shape:
         raise ValueError(

@@ -136,8 +136,9 @@ class ContrastiveFeatureLoss(nn.Module):
 
     Args:
         extractor: a module returning ``{layer: (B, C, h, w)}`` and declaring ``channels`` (and
-            optionally ``strides``); default a ``VGG19Features(layers, weights, input_range,
-            normalize_input)``.
+            optionally ``strides``, and ``in_channels``, the image channels it takes: 3 when
+            absent; a :class:`ConvEncoderFeatures` takes any number); default a
+            ``VGG19Features(layers, weights, input_range, normalize_input)``.
         weights: VGG19 weights when ``extractor`` is None: ``"imagenet"``, ``"random"`` or a path.
         layers: layers to use; default ``relu2_1, relu3_1, relu4_1, relu5_1`` for VGG19, all of
             ``extractor.channels`` otherwise.
@@ -226,6 +227,12 @@ class ContrastiveFeatureLoss(nn.Module):
                 "extractor: expected a module declaring `channels: dict[str, int]` (layer name "
                 f"to channel count), got {type(extractor).__name__} without it"
             )
+        image_channels = getattr(extractor, "in_channels", 3)
+        if isinstance(image_channels, bool) or not isinstance(image_channels, int):
+            raise ValueError(
+                "extractor: expected `in_channels` (the image channels it takes) to be an int, got "
+                f"{image_channels!r} on {type(extractor).__name__}"
+            )
         layers = tuple(layers) if layers is not None else tuple(channels)
         unknown = [name for name in layers if name not in channels]
         if unknown:
@@ -243,6 +250,7 @@ class ContrastiveFeatureLoss(nn.Module):
         total = sum(layer_weights)
 
         self.extractor = extractor
+        self.image_channels = image_channels
         self.layers = layers
         self.layer_weights = {name: w / total for name, w in zip(layers, layer_weights)}
         self.num_patches = num_patches
@@ -370,13 +378,21 @@ class ContrastiveFeatureLoss(nn.Module):
         generator: torch.Generator | None = None,
         locations: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar (float32).
+        """``pred``, ``target``: ``(B, C, H, W)`` in ``input_range``, ``C`` the extractor's
+        ``in_channels`` (3 for VGG19; ``image_channels``). Returns a scalar (float32).
 
         ``generator``: a ``torch.Generator`` for the patch locations (default: the global RNG of
         ``pred``'s device). ``locations``: the locations to use instead of drawing them, ``(L, n)``
         int64 on ``pred``'s device as :meth:`draw_locations` returns them.
         """
-        check_image_pair(pred, target, self.input_range, values=self.value_checks.due())
+        check_image_pair(
+            pred,
+            target,
+            self.input_range,
+            channels=self.image_channels,
+            values=self.value_checks.due(),
+            channels_hint=self._channels_hint(),
+        )
         check_feature_size(pred, getattr(self.extractor, "strides", None))
         views = self._trains_on_views()
         trainable = self._extractor_is_trainable()
@@ -487,6 +503,14 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]
         return alike | excluded
+
+    def _channels_hint(self) -> str:
+        """The end of the error for images with another channel count than the extractor's."""
+        return (
+            f"; the extractor {type(self.extractor).__name__} takes {self.image_channels}-channel "
+            "images (for another number C, give an extractor declaring `in_channels`, e.g. "
+            "ConvEncoderFeatures(in_channels=C), with critic='target_views' to train it)"
+        )
 
     def _trains_on_views(self) -> bool:
         """Whether this call trains the critic on views of the target (``critic="target_views"``,

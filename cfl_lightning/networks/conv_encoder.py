@@ -13,6 +13,9 @@ from cfl_lightning.networks.frozen import FrozenFeatureExtractor
 class ConvEncoderFeatures(FrozenFeatureExtractor):
     """Conv encoder returning ``{"conv1": ..., "convK": ...}`` for ``K = len(widths)`` stages.
 
+    It takes images of any number of channels (``in_channels``): the feature network for CFL on
+    grey, multispectral or depth images, which a VGG19 (3 channels) cannot take.
+
     Stage ``k`` is ``conv3x3(stride) -> ReLU -> conv3x3 -> ReLU`` to ``widths[k-1]`` channels;
     stage 1 has stride 1, the others stride 2, so ``"convk"`` is ``(B, widths[k-1], H / 2^(k-1),
     W / 2^(k-1))`` (rounded up). Images are mapped linearly from ``input_range`` to ``[-1, 1]``.
@@ -20,6 +23,7 @@ class ConvEncoderFeatures(FrozenFeatureExtractor):
 
     Args:
         input_range: ``(low, high)`` of the images given to ``forward``.
+        in_channels: channels of those images; default 3.
         widths: channels of each stage (64, 128, 256, 256).
         trainable: True keeps the parameters trainable, to be trained with the CFL critic heads
             (``ContrastiveFeatureLoss.critic_parameters()`` includes them); False freezes the
@@ -30,6 +34,7 @@ class ConvEncoderFeatures(FrozenFeatureExtractor):
     def __init__(
         self,
         input_range: tuple[float, float] = (-1.0, 1.0),
+        in_channels: int = 3,
         widths: Sequence[int] = (64, 128, 256, 256),
         trainable: bool = True,
         seed: int = 0,
@@ -46,19 +51,20 @@ class ConvEncoderFeatures(FrozenFeatureExtractor):
         super().__init__(
             channels=dict(zip(names, widths)),
             strides={name: 2**k for k, name in enumerate(names)},
+            in_channels=in_channels,
         )
         self.input_range = (low, high)
         self.trainable = trainable
         self.stages = nn.ModuleDict()
-        in_channels = 3
+        previous = in_channels
         for k, (name, width) in enumerate(zip(names, widths)):
             self.stages[name] = nn.Sequential(
-                nn.Conv2d(in_channels, width, 3, stride=1 if k == 0 else 2, padding=1),
+                nn.Conv2d(previous, width, 3, stride=1 if k == 0 else 2, padding=1),
                 nn.ReLU(),
                 nn.Conv2d(width, width, 3, padding=1),
                 nn.ReLU(),
             )
-            in_channels = width
+            previous = width
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             for module in self.stages.modules():
@@ -69,7 +75,8 @@ class ConvEncoderFeatures(FrozenFeatureExtractor):
             self.freeze()
 
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``images``: ``(B, 3, H, W)`` in ``input_range``. Returns every stage's output."""
+        """``images``: ``(B, in_channels, H, W)`` in ``input_range``. Returns every stage's
+        output."""
         low, high = self.input_range
         x = (images - low) * (2.0 / (high - low)) - 1.0
         out: dict[str, torch.Tensor] = {}

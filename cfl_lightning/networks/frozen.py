@@ -3,7 +3,8 @@
 An extractor is any ``nn.Module`` whose ``forward(images)`` returns ``{layer_name: (B, C, h, w)}``
 and that declares ``channels: dict[str, int]`` before any forward (the critic heads are built from
 it). ``strides: dict[str, int]`` (input pixels per feature location) is optional; when present the
-losses reject too-small images before running the network.
+losses reject too-small images before running the network. ``in_channels`` (an int, default 3 when
+absent) is the number of image channels ``forward`` takes; the losses check images against it.
 """
 
 from __future__ import annotations
@@ -18,8 +19,16 @@ class FrozenFeatureExtractor(nn.Module):
     encoder trained with the critic) skip it and behave as ordinary modules.
     """
 
-    def __init__(self, channels: dict[str, int], strides: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        channels: dict[str, int],
+        strides: dict[str, int] | None = None,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
+        if isinstance(in_channels, bool) or not isinstance(in_channels, int) or in_channels < 1:
+            raise ValueError(f"in_channels: expected an integer >= 1, got {in_channels!r}")
+        self.in_channels = in_channels
         self.channels = dict(channels)
         self.strides = dict(strides) if strides is not None else None
         self._frozen = False

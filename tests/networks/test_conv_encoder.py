@@ -77,3 +77,15 @@ def test_argument_errors():
         ConvEncoderFeatures(widths=())
     with pytest.raises(ValueError, match=r"input_range: expected \(low, high\) with high > low"):
         ConvEncoderFeatures(input_range=(1.0, 0.0))
+    with pytest.raises(ValueError, match=r"in_channels: expected an integer >= 1, got 0"):
+        ConvEncoderFeatures(in_channels=0)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_takes_images_of_its_declared_channel_count(channels):
+    encoder = ConvEncoderFeatures(in_channels=channels, widths=WIDTHS)
+    assert encoder.in_channels == channels
+    x = torch.rand(2, channels, 16, 16) * 2 - 1
+    assert encoder(x)["conv1"].shape == (2, WIDTHS[0], 16, 16)
+    with pytest.raises(RuntimeError):
+        encoder(torch.rand(2, channels + 1, 16, 16))
