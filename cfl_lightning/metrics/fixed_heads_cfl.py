@@ -38,7 +38,8 @@ class FixedHeadsCFL(Metric):
         seed: seed of the patch locations (and of the random VGG19 weights); default 0.
         kwargs: torchmetrics ``Metric`` options.
 
-    ``update(preds, target)``: ``(B, 3, H, W)`` float in ``input_range``. ``compute()``: scalar
+    ``update(preds, target)``: ``(B, C, H, W)`` float in ``input_range`` (``C`` the extractor's
+    ``in_channels``, 3 for VGG19). ``compute()``: scalar
     float32 tensor (NaN before any update). States: the sum of per-image scores and the image
     count, summed across processes.
     """
@@ -129,8 +130,9 @@ class FixedHeadsCFL(Metric):
         return self._locations[key]
 
     def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        """``preds``, ``target``: ``(B, 3, H, W)`` float in ``input_range``."""
-        check_image_batches(preds, target)
+        """``preds``, ``target``: ``(B, C, H, W)`` float in ``input_range``, ``C`` the
+        extractor's ``in_channels`` (3 for VGG19)."""
+        check_image_batches(preds, target, channels=self.loss.image_channels)
         locations = self.locations(preds.shape, preds.device)
         with torch.no_grad():
             batch_mean = self.loss(preds, target, locations=locations)

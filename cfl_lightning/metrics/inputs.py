@@ -20,13 +20,14 @@ def check_input_range(input_range: tuple[float, float]) -> tuple[float, float]:
     return low, high
 
 
-def check_image_batches(preds: torch.Tensor, target: torch.Tensor) -> None:
-    """``ValueError`` unless ``preds`` and ``target`` are equal-shaped float ``(B, 3, H, W)``."""
+def check_image_batches(preds: torch.Tensor, target: torch.Tensor, channels: int = 3) -> None:
+    """``ValueError`` unless ``preds`` and ``target`` are equal-shaped float
+    ``(B, channels, H, W)`` (default 3: RGB)."""
     for name, x in (("preds", preds), ("target", target)):
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"{name}: expected shape (B, 3, H, W), got {tuple(x.shape)}")
+        if x.dim() != 4 or x.shape[1] != channels:
+            raise ValueError(f"{name}: expected shape (B, {channels}, H, W), got {tuple(x.shape)}")
         if not x.is_floating_point():
             raise ValueError(f"{name}: expected a floating-point tensor, got {x.dtype}")
     if preds.shape != target.shape:

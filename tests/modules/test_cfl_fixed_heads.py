@@ -65,3 +65,34 @@ def test_target_views_critic_trains_in_the_module_unchanged():
     assert all(not torch.equal(v, module.cfl.heads.state_dict()[k]) for k, v in heads.items())
     assert any(not torch.equal(v, module.generator.state_dict()[k]) for k, v in generator.items())
     assert all(torch.equal(v, module.cfl.extractor.state_dict()[k]) for k, v in extractor.items())
+
+
+class FourChannelPairs(torch.utils.data.Dataset):
+    """(input, image) pairs of 4-channel 32x32 images (e.g. RGB + near infrared)."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, index: int) -> dict:
+        image = torch.rand(4, 32, 32, generator=torch.Generator().manual_seed(index)) * 2 - 1
+        return {"input": image.flip(0), "image": image, "path": f"pair_{index}.png"}
+
+
+def test_four_channel_images_train_and_validate_with_a_conv_encoder_critic():
+    from cfl_lightning.losses import ContrastiveFeatureLoss
+    from cfl_lightning.networks import ConvEncoderFeatures
+
+    torch.manual_seed(0)
+    encoder = ConvEncoderFeatures(in_channels=4, widths=(8, 16, 16))
+    cfl = ContrastiveFeatureLoss(extractor=encoder, critic="target_views", num_patches=32)
+    generator = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, padding=1), torch.nn.Tanh())
+    module = ImagePredictionModule(generator, losses={"cfl": 1.0}, cfl=cfl)
+    before = [p.detach().clone() for p in encoder.parameters()]
+    loader = torch.utils.data.DataLoader(FourChannelPairs(), batch_size=2)
+    trainer = make_trainer(max_steps=2, limit_val_batches=1, val_check_interval=1)
+    trainer.fit(module, loader, loader)
+    logged = trainer.callback_metrics
+    for name in ("val/cfl", "val/cfl_fixed_heads", "val/psnr"):
+        assert torch.isfinite(logged[name]), name
+    # The critic's optimizer trains the encoder (from the target views).
+    assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
