@@ -37,7 +37,9 @@ def output_name(name: Any, path: Any, index: int) -> str:
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Save each predicted image ``(3, H, W)`` in ``[-1, 1]`` as a PNG file.
+    """Save each predicted image ``(C, H, W)`` in ``[-1, 1]`` as a PNG file: RGB for ``C = 3``,
+    grey for 1, RGBA for 4 (a 4th channel such as near infrared as the alpha channel); other
+    channel counts raise ``ValueError``.
 
     Names: inputs read with ``predict_root`` keep their relative paths (``photos/a/b.jpg`` ->
     ``<output_dir>/a/b.png``); dataset splits are named by dataset index and file stem

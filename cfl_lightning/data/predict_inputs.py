@@ -299,16 +299,27 @@ def image_to_tensor(image: Image.Image | str | Path) -> torch.Tensor:
     return to_unit_range(torch.from_numpy(array).permute(2, 0, 1)).unsqueeze(0)
 
 
+IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # channels -> the PIL mode that stores them
+
+
 def tensor_to_image(prediction: torch.Tensor) -> Image.Image:
-    """A ``(3, H, W)`` or ``(1, 3, H, W)`` image in ``[-1, 1]`` as an RGB PIL image (values rounded
-    to 8 bits as ``torchvision.utils.save_image`` does)."""
+    """A ``(C, H, W)`` or ``(1, C, H, W)`` image in ``[-1, 1]`` as a PIL image (values rounded to
+    8 bits as ``torchvision.utils.save_image`` does): ``C = 3`` RGB, ``C = 1`` grey (``"L"``),
+    ``C = 4`` ``"RGBA"`` (the 4th channel, e.g. near infrared, stored as the alpha channel).
+    ``ValueError`` for other shapes."""
     if prediction.dim() == 4:
         if prediction.shape[0] != 1:
             raise ValueError(
-                f"prediction: expected one image, (3, H, W) or (1, 3, H, W), got shape "
+                f"prediction: expected one image, (C, H, W) or (1, C, H, W), got shape "
                 f"{tuple(prediction.shape)}"
             )
         prediction = prediction[0]
+    if prediction.dim() != 3 or prediction.shape[0] not in IMAGE_MODES:
+        raise ValueError(
+            f"prediction: expected a (C, H, W) image with C in {sorted(IMAGE_MODES)} to write as "
+            f"an image file, got shape {tuple(prediction.shape)}; save other channel counts "
+            "yourself (e.g. torch.save in a BasePredictionWriter)"
+        )
     unit = (prediction.detach().float().cpu().clamp(-1, 1) + 1) / 2
     array = unit.mul(255).add(0.5).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(array)
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)

@@ -261,3 +261,21 @@ def test_pil_and_tensor_conversions_round_trip(tmp_path):
     save(tmp_path / "p.png", array)
     assert torch.equal(image_to_tensor(tmp_path / "p.png"), tensor)
     assert np.array_equal(np.asarray(tensor_to_image(tensor)), array)
+
+
+@pytest.mark.parametrize(("channels", "mode"), [(1, "L"), (3, "RGB"), (4, "RGBA")])
+def test_predictions_of_one_three_or_four_channels_become_images(tmp_path, channels, mode):
+    values = torch.arange(channels * 6, dtype=torch.float32).reshape(channels, 2, 3)
+    tensor = values / values.max() * 2 - 1  # [-1, 1]
+    image = tensor_to_image(tensor)
+    assert image.mode == mode and image.size == (3, 2)
+    image.save(tmp_path / "p.png")
+    stored = np.asarray(Image.open(tmp_path / "p.png")).reshape(2, 3, channels)
+    expected = ((tensor + 1) / 2 * 255 + 0.5).floor().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(stored, expected)
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 4), (5, 4, 4), (2, 3, 4, 4), (4, 4)])
+def test_predictions_that_are_no_image_raise_clear_errors(shape):
+    with pytest.raises(ValueError, match=r"prediction: expected .*got shape"):
+        tensor_to_image(torch.zeros(shape))

@@ -78,7 +78,7 @@ class FourChannelPairs(torch.utils.data.Dataset):
         return {"input": image.flip(0), "image": image, "path": f"pair_{index}.png"}
 
 
-def test_four_channel_images_train_and_validate_with_a_conv_encoder_critic():
+def test_four_channel_images_train_validate_and_predict_with_a_conv_encoder_critic(tmp_path):
     from cfl_lightning.losses import ContrastiveFeatureLoss
     from cfl_lightning.networks import ConvEncoderFeatures
 
@@ -96,3 +96,12 @@ def test_four_channel_images_train_and_validate_with_a_conv_encoder_critic():
         assert torch.isfinite(logged[name]), name
     # The critic's optimizer trains the encoder (from the target views).
     assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+    # Predictions are written as RGBA PNG files (the 4th channel as alpha).
+    from PIL import Image
+
+    from cfl_lightning.callbacks import PredictionWriter
+
+    writer = PredictionWriter(str(tmp_path / "out"))
+    make_trainer(callbacks=[writer]).predict(module, loader)
+    assert len(writer.written) == 4
+    assert all(Image.open(path).mode == "RGBA" for path in writer.written)
