@@ -142,7 +142,8 @@ def main_recipes(gan: bool) -> list[Recipe]:
     are not each other's negatives, ``false_negative_threshold=FALSE_NEGATIVE_THRESHOLD``) and
     ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic) and ``cfl-fn-aq``
     (``cfl-fn`` with ``query_negatives="above_target"``) and ``cfl-enc`` (``cfl-fn-aq`` on a conv
-    encoder trained from scratch by the target views), each with a GAN if ``gan``."""
+    encoder trained from scratch by the target views) and ``cfl-fn-aq-r1`` (``cfl-fn-aq`` with
+    ``relu1_1`` added), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -171,6 +172,11 @@ def main_recipes(gan: bool) -> list[Recipe]:
     recipes.append(
         Recipe(f"cfl-enc{suffix}", "cfl", gan, cfl_options=aq_options, extractor="conv_encoder")
     )
+    # ``cfl-fn-aq`` with VGG19's full-resolution layer ``relu1_1`` added to its four (the VGG
+    # loss sees relu1_1, CFL's default layers start at half resolution): does the finest scale
+    # close the residual-SR gap (BENCHMARKS.md, ``cfl-fn-aq-r1``)?
+    r1_options = {**aq_options, "layers": ("relu1_1", *DEFAULT_CFL_LAYERS)}
+    recipes.append(Recipe(f"cfl-fn-aq-r1{suffix}", "cfl", gan, cfl_options=r1_options))
     return recipes
 
 
