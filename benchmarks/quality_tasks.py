@@ -173,8 +173,9 @@ def main_recipes(gan: bool) -> list[Recipe]:
         Recipe(f"cfl-enc{suffix}", "cfl", gan, cfl_options=aq_options, extractor="conv_encoder")
     )
     # ``cfl-fn-aq`` with VGG19's full-resolution layer ``relu1_1`` added to its four (the VGG
-    # loss sees relu1_1, CFL's default layers start at half resolution): does the finest scale
-    # close the residual-SR gap (BENCHMARKS.md, ``cfl-fn-aq-r1``)?
+    # loss sees relu1_1, CFL's default layers start at half resolution). Screened on seeds 0-2 on
+    # an AMD EPYC: behind ``cfl-fn-aq`` on SR (median 1.85 against 1.80) and no sharper there, so
+    # not adopted; ahead on the textures, ranges overlapping (BENCHMARKS.md, ``cfl-fn-aq-r1``).
     r1_options = {**aq_options, "layers": ("relu1_1", *DEFAULT_CFL_LAYERS)}
     recipes.append(Recipe(f"cfl-fn-aq-r1{suffix}", "cfl", gan, cfl_options=r1_options))
     return recipes
