@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
-from cfl_lightning.losses.detail_negatives import add_detail_contrast, detail_copies
 from cfl_lightning.losses.patch_nce import (
     NORMALIZE_EPS,
     check_query_negatives,
@@ -176,16 +175,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        detail_negatives: None (default, the paper's) or a Gaussian sigma in pixels (> 0):
-            each query row gains a three-way cross-entropy between its key and two copies of the
-            target at the same location, blurred by that Gaussian and sharpened by the same
-            amount (``t + (t - blur(t))``): they share the coarse content and differ in detail
-            only, so the row asks for the target's level of detail, no less and no more (the
-            other locations, PatchNCE's negatives, differ in content). For the generator's
-            prediction rows, and with ``"target_views"`` the critic's first-view rows (the heads
-            learn to tell detail levels apart). A copy is left out where its features are alike
-            the key's (with ``false_negative_threshold``). Costs two more target images through
-            the extractor and ``2n`` more rows through the heads (:func:`add_detail_contrast`).
     """
 
     def __init__(
@@ -206,7 +195,6 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        detail_negatives: float | None = None,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -217,15 +205,6 @@ class ContrastiveFeatureLoss(nn.Module):
             raise ValueError(
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
-            )
-        if detail_negatives is not None and not (
-            isinstance(detail_negatives, (int, float))
-            and not isinstance(detail_negatives, bool)
-            and detail_negatives > 0
-        ):
-            raise ValueError(
-                "detail_negatives: expected None or a Gaussian sigma in pixels > 0, got "
-                f"{detail_negatives!r}"
             )
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
@@ -283,7 +262,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.detail_negatives = None if detail_negatives is None else float(detail_negatives)
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -424,13 +402,8 @@ class ContrastiveFeatureLoss(nn.Module):
         else:
             pred_features = self.extractor(pred)
         target = target.detach()
-        copies = [target]
         if views:  # one extractor call for the target and its shifted copy
-            copies.append(self._shifted(target))
-        detailing = self.detail_negatives is not None
-        if detailing:  # and its blurred and sharpened copies, last
-            copies.extend(detail_copies(target, self.detail_negatives))
-        target = torch.cat(copies) if len(copies) > 1 else target
+            target = torch.cat([target, self._shifted(target)])
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             target_features = self.extractor(target)
 
@@ -461,22 +434,18 @@ class ContrastiveFeatureLoss(nn.Module):
         if not views:
             # Per layer (B, C_l, 2n): the prediction's n feature vectors, then the target's.
             picked = [
-                torch.cat(
-                    [pred_features[name][:, :, y, x], target_features[name][:batch, :, y, x]], 2
-                )
+                torch.cat([pred_features[name][:, :, y, x], target_features[name][:, :, y, x]], 2)
                 for name, y, x in zip(self.layers, rows, cols)
             ]
             if self.false_negative_threshold is not None:
                 excluded = self._exclude_false_negatives(picked, excluded)
-            embed_grad_from = 0
+            embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
         else:
             # Per layer (2B, C_l, 2n): images 0..B-1 are the generator's (prediction, target)
             # pairs, images B..2B-1 the critic's (target, shifted target) pairs.
             picked = []
             for name, y, x in zip(self.layers, rows, cols):
-                views_l = target_features[name][
-                    : 2 * batch, :, y, x
-                ]  # (2B, C_l, n): target, shifted
+                views_l = target_features[name][:, :, y, x]  # (2B, C_l, n): target, shifted
                 first = torch.cat([pred_features[name][:, :, y, x], views_l[:batch]])
                 if trainable:  # the generator's term sees the target as a constant
                     views_l = torch.cat([views_l[:batch].detach(), views_l[batch:]])
@@ -484,40 +453,9 @@ class ContrastiveFeatureLoss(nn.Module):
             if self.false_negative_threshold is not None:
                 excluded = self._exclude_false_negatives(picked, excluded)
             # The heads' parameters get gradient from the critic's pairs only.
-            embed_grad_from = batch
-        detail_left_out = None
-        if detailing:  # (G, C_l, 4n): the blurred, then the sharpened target's vectors appended
-            copies = [
-                target_features[name][-2 * batch :][:, :, y, x]
-                for name, y, x in zip(self.layers, rows, cols)
-            ]  # (2B, C_l, n): blurred, sharpened
-            copies = [torch.cat([c[:batch], c[batch:]], 2) for c in copies]  # (B, C_l, 2n)
-            if views:  # the critic's rows (target, shifted) get the same copies
-                copies = [torch.cat([c.detach() if trainable else c, c]) for c in copies]
-            if self.false_negative_threshold is not None:
-                detail_left_out = self._copies_alike(picked, copies)
-            picked = [torch.cat([p, c], 2) for p, c in zip(picked, copies)]
-        embeddings = self.heads.embed_all(
-            picked, param_grad_from=embed_grad_from
-        )  # (L, G, 2n or 4n, D)
+            embeddings = self.heads.embed_all(picked, param_grad_from=batch)  # (L, 2B, 2n, D)
         if embeddings.dtype != torch.float32:
             embeddings = embeddings.float()
-        if detailing:
-            n_all = embeddings.shape[-2] // 4
-            losses = paired_patch_nce(
-                embeddings[..., : 2 * n_all, :],
-                self.temperature,
-                self.query_negatives,
-                excluded,
-                normalize=True,
-            )
-            losses = add_detail_contrast(losses, embeddings, self.temperature, detail_left_out)
-            if row_weights.dtype != losses.dtype:
-                row_weights = row_weights.to(losses.dtype)
-            if not views:
-                return torch.dot(row_weights, losses.reshape(-1))
-            generator_term, critic_term = torch.mv(row_weights, losses.reshape(-1)).unbind()
-            return generator_term + (critic_term - critic_term.detach())
         if not views:
             # One weighted sum over the rows of all layers, images and both directions.
             return paired_patch_nce(
@@ -565,23 +503,6 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]
         return alike | excluded
-
-    def _copies_alike(self, picked: list[torch.Tensor], copies: list[torch.Tensor]) -> torch.Tensor:
-        """``(2, L, G, n)`` bool, True where the blurred (index 0) or sharpened (1) target's
-        feature vector at a location is alike the key's there (cosine above
-        ``false_negative_threshold``): that copy is then left out. ``picked``: ``L`` tensors
-        ``(G, C_l, 2n)`` (queries, keys); ``copies``: ``L`` tensors ``(G, C_l, 2n)`` (blurred,
-        sharpened). No gradient."""
-        n = copies[0].shape[-1] // 2
-        with torch.no_grad():
-            cosines = [
-                F.cosine_similarity(
-                    p[..., n:].float().repeat(1, 1, 2), c.float(), dim=1, eps=NORMALIZE_EPS
-                )
-                for p, c in zip(picked, copies)
-            ]  # L x (G, 2n)
-            alike = torch.stack(cosines) > self.false_negative_threshold  # (L, G, 2n)
-            return alike.unflatten(-1, (2, n)).movedim(-2, 0)
 
     def _channels_hint(self) -> str:
         """The end of the error for images with another channel count than the extractor's."""
