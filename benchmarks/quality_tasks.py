@@ -143,8 +143,7 @@ def main_recipes(gan: bool) -> list[Recipe]:
     ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic) and ``cfl-fn-aq``
     (``cfl-fn`` with ``query_negatives="above_target"``) and ``cfl-enc`` (``cfl-fn-aq`` on a conv
     encoder trained from scratch by the target views) and ``cfl-fn-aq-r1`` (``cfl-fn-aq`` with
-    ``relu1_1`` added) and ``cfl-fn-aq-ct`` (``cfl-fn-aq`` with ``center_features=True``), each
-    with a GAN if ``gan``."""
+    ``relu1_1`` added), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -179,11 +178,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # not adopted; ahead on the textures, ranges overlapping (BENCHMARKS.md, ``cfl-fn-aq-r1``).
     r1_options = {**aq_options, "layers": ("relu1_1", *DEFAULT_CFL_LAYERS)}
     recipes.append(Recipe(f"cfl-fn-aq-r1{suffix}", "cfl", gan, cfl_options=r1_options))
-    # ``cfl-fn-aq`` whose features are centred by the target's per-channel spatial mean before
-    # the heads (``center_features=True``): random VGG19 ReLU features share a large mean
-    # component. Screened on seeds 0-2 (BENCHMARKS.md).
-    ct_options = {**aq_options, "center_features": True}
-    recipes.append(Recipe(f"cfl-fn-aq-ct{suffix}", "cfl", gan, cfl_options=ct_options))
     return recipes
 
 

@@ -175,13 +175,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        center_features: subtract, at every layer, the target's per-channel mean over its whole
-            feature map (per image) from the feature vectors of both images before the heads
-            (the critic's views too); default False (the paper's). Random VGG19 ReLU features
-            share a large mean component (two locations' cosine about 0.6-0.8), so every patch
-            looks alike to the heads; centring leaves them the variation. Prediction and target
-            are centred by the same vector, so a global shift of the prediction stays visible.
-            ``false_negative_threshold`` still compares the features before centring.
     """
 
     def __init__(
@@ -202,7 +195,6 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        center_features: bool = False,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -214,8 +206,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
             )
-        if not isinstance(center_features, bool):
-            raise ValueError(f"center_features: expected True or False, got {center_features!r}")
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
         if not temperature > 0:
@@ -272,7 +262,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.center_features = center_features
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -450,8 +439,6 @@ class ContrastiveFeatureLoss(nn.Module):
             ]
             if self.false_negative_threshold is not None:
                 excluded = self._exclude_false_negatives(picked, excluded)
-            if self.center_features:
-                picked = self._centered(picked, target_features, batch)
             embeddings = self.heads.embed_all(picked)  # (L, B, 2n, D)
         else:
             # Per layer (2B, C_l, 2n): images 0..B-1 are the generator's (prediction, target)
@@ -465,8 +452,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 picked.append(torch.cat([first, views_l], 2))
             if self.false_negative_threshold is not None:
                 excluded = self._exclude_false_negatives(picked, excluded)
-            if self.center_features:
-                picked = self._centered(picked, target_features, batch)
             # The heads' parameters get gradient from the critic's pairs only.
             embeddings = self.heads.embed_all(picked, param_grad_from=batch)  # (L, 2B, 2n, D)
         if embeddings.dtype != torch.float32:
@@ -518,19 +503,6 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]
         return alike | excluded
-
-    def _centered(
-        self, picked: list[torch.Tensor], target_features: dict[str, torch.Tensor], batch: int
-    ) -> list[torch.Tensor]:
-        """``picked`` (``L`` tensors ``(G, C_l, 2n)``, ``G`` a multiple of ``batch``) minus, per
-        image, the target's per-channel mean over its whole feature map at that layer (a
-        constant: no gradient flows through the mean)."""
-        centered = []
-        for name, features in zip(self.layers, picked):
-            mean = target_features[name][:batch].detach().mean((2, 3))  # (B, C_l)
-            mean = mean.repeat(features.shape[0] // batch, 1)  # the critic's images: same target
-            centered.append(features - mean.unsqueeze(-1).to(features.dtype))
-        return centered
 
     def _channels_hint(self) -> str:
         """The end of the error for images with another channel count than the extractor's."""
