@@ -1,0 +1,179 @@
+"""How much detail each loss asks for when the detail cannot be aligned with the target's.
+
+    python benchmarks/detail_preference.py [--items 16] [--seed 0] [--out FILE]
+
+No training, and no test image: two ladders of predictions that are plausible but not aligned
+with their targets, scored by each loss; a loss's preferred level is where it is lowest.
+
+- ``textures``: training items of the synthetic textures task; the prediction is another
+  rendering of the same label map (the same classes, other texture phases), sharpened by ``a``:
+  ``t' + a (t' - blur(t'))``, blur a Gaussian of sigma 1 px. A loss that rewards only what can
+  be predicted is lowest near ``a = 0`` (the targets' own sharpness).
+- ``photos, detail moved``: 64x64 tiles of the training photographs; the prediction is the
+  target's low-pass part (Gaussian, sigma 1.5 px, about what a 4x smaller input keeps) plus ``a``
+  times its high-pass part moved 3 px: the right amount of detail at the wrong places, as a
+  super-resolution network must guess it. Lowest near ``a = 1``: the targets' amount of detail.
+
+Losses: L1, the VGG loss (random VGG19, the benchmark's layers and weights), CFL as the paper
+(``cfl``) and as ``cfl-fn-aq`` with their heads at initialisation (mean of 4 location draws), the
+``feature_mean_weight`` term alone, and ``cfl-fn-aq-fmean`` (``cfl-fn-aq`` plus 3x that term).
+The sharpness column is the benchmark's ratio (mean gradient magnitude over the targets').
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from distortions import gaussian_blur
+from quality_report import script_command, write_report
+from quality_tasks import (
+    IMAGE_SIZE,
+    NUM_CLASSES,
+    PERCEPTUAL_LAYERS,
+    TRAIN_PHOTOS,
+    _load_photo,
+    main_recipes,
+    make_cfl,
+)
+
+from cfl_lightning.data.synthetic import SyntheticTexturesDataset
+from cfl_lightning.data.textures import render_image
+from cfl_lightning.losses import PerceptualLoss
+from cfl_lightning.metrics import mean_gradient_magnitude
+from cfl_lightning.networks import VGG19Features
+
+TEXTURE_LEVELS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)
+PHOTO_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+LOCATION_DRAWS = 4
+PHOTO_SHIFT = 3
+
+
+def texture_ladder(items: int) -> tuple[torch.Tensor, Callable[[float], torch.Tensor]]:
+    """Targets (training items of data seed 0) and ``a -> predictions``."""
+    dataset = SyntheticTexturesDataset("train", items, NUM_CLASSES, IMAGE_SIZE, seed=0)
+    samples = [dataset[i] for i in range(items)]
+    target = torch.stack([s["image"] for s in samples])
+    generator = torch.Generator().manual_seed(123)
+    other = torch.stack([render_image(s["label"], generator) for s in samples])
+    detail = other - gaussian_blur(other, 1.0)
+    return target, lambda a: (other + a * detail).clamp(-1, 1)
+
+
+def photo_ladder(items: int) -> tuple[torch.Tensor, Callable[[float], torch.Tensor]]:
+    """Targets (64x64 tiles of the training photographs, taken evenly) and ``a -> predictions``."""
+    tiles = []
+    for name in TRAIN_PHOTOS:
+        image = _load_photo(name)
+        for top in range(0, image.shape[0] - IMAGE_SIZE + 1, IMAGE_SIZE):
+            for left in range(0, image.shape[1] - IMAGE_SIZE + 1, IMAGE_SIZE):
+                crop = np.ascontiguousarray(image[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE])
+                tiles.append(torch.from_numpy(crop).permute(2, 0, 1).float() / 127.5 - 1)
+    picks = [tiles[i * len(tiles) // items] for i in range(min(items, len(tiles)))]
+    target = torch.stack(picks)
+    low = gaussian_blur(target, 1.5)
+    moved = torch.roll(target - low, (PHOTO_SHIFT, PHOTO_SHIFT), (2, 3))
+    return target, lambda a: (low + a * moved).clamp(-1, 1)
+
+
+def loss_columns(seed: int) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
+    """Name -> ``(pred, target) -> value`` for every loss of the table."""
+    recipes = {r.name: r for r in main_recipes(False)}
+    paper = make_cfl(recipes["cfl"], seed).eval()
+    aq = make_cfl(recipes["cfl-fn-aq"], seed).eval()
+    fmean = make_cfl(recipes["cfl-fn-aq-fmean"], seed).eval()
+    fmean.load_state_dict(aq.state_dict())  # the same heads: the columns differ by the term only
+    vgg = PerceptualLoss(extractor=VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=seed))
+    weight = fmean.feature_mean_weight
+
+    def drawn(loss: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], float]:
+        def value(pred: torch.Tensor, target: torch.Tensor) -> float:
+            draws = [
+                float(loss(pred, target, generator=torch.Generator().manual_seed(k)))
+                for k in range(LOCATION_DRAWS)
+            ]
+            return sum(draws) / len(draws)
+
+        return value
+
+    def term(pred: torch.Tensor, target: torch.Tensor) -> float:
+        return (drawn(fmean)(pred, target) - drawn(aq)(pred, target)) / weight
+
+    return {
+        "l1": lambda p, t: float((p - t).abs().mean()),
+        "vgg": lambda p, t: float(vgg(p, t)),
+        "cfl (paper's heads, init)": drawn(paper),
+        "cfl-fn-aq (init)": drawn(aq),
+        "feature-mean term": term,
+        f"cfl-fn-aq-fmean (+{weight:g}x term)": drawn(fmean),
+    }
+
+
+def ladder_rows(
+    target: torch.Tensor,
+    make: Callable[[float], torch.Tensor],
+    levels: tuple[float, ...],
+    losses: dict[str, Callable[[torch.Tensor, torch.Tensor], float]],
+) -> list[dict[str, float]]:
+    """One row per level: ``a``, the sharpness ratio and every loss's value."""
+    rows = []
+    target_sharpness = float(mean_gradient_magnitude(target).mean())
+    with torch.no_grad():
+        for a in levels:
+            pred = make(a)
+            row = {"a": a, "sharpness": float(mean_gradient_magnitude(pred).mean())}
+            row["sharpness"] /= target_sharpness
+            row.update({name: fn(pred, target) for name, fn in losses.items()})
+            rows.append(row)
+            print(f"a={a:g}", {k: round(v, 4) for k, v in row.items()}, flush=True)
+    return rows
+
+
+def table(title: str, rows: list[dict[str, float]]) -> str:
+    """Markdown table; each loss's lowest value in bold, with its level and sharpness below."""
+    names = [k for k in rows[0] if k not in ("a", "sharpness")]
+    lines = [f"### {title}", "", "| a | sharpness | " + " | ".join(names) + " |"]
+    lines.append("|---" * (len(names) + 2) + "|")
+    best = {name: min(range(len(rows)), key=lambda i: rows[i][name]) for name in names}
+    for i, row in enumerate(rows):
+        cells = [f"**{row[n]:.4f}**" if best[n] == i else f"{row[n]:.4f}" for n in names]
+        lines.append(f"| {row['a']:g} | {row['sharpness']:.2f} | " + " | ".join(cells) + " |")
+    lowest = [f"{rows[best[n]]['a']:g} ({rows[best[n]]['sharpness']:.2f})" for n in names]
+    lines.append("| lowest at a (sharpness) | | " + " | ".join(lowest) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--items", type=int, default=16, help="images per ladder (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random VGG19 weights")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    args = parser.parse_args(argv)
+    if args.items < 1:
+        raise SystemExit(f"--items: expected a positive count, got {args.items}")
+    torch.manual_seed(args.seed)  # the heads' initialisation
+    losses = loss_columns(args.seed)
+    sections = [
+        "# Which amount of detail each loss prefers (no training)",
+        "",
+        f"`{script_command('detail_preference.py', argv)}`, "
+        f"{datetime.date.today().isoformat()}; {args.items} training images per ladder, random "
+        f"VGG19 (seed {args.seed}), heads at initialisation. Lowest value per column in bold.",
+        "",
+    ]
+    target, make = texture_ladder(args.items)
+    rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
+    sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
+    target, make = photo_ladder(args.items)
+    rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
+    sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))
+    write_report("\n".join(sections), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

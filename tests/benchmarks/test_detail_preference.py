@@ -1,0 +1,52 @@
+"""The detail-preference ladders (plausible predictions not aligned with their targets) and the
+table that reports where each loss is lowest."""
+
+import pytest
+import torch
+
+from cfl_lightning.metrics import mean_gradient_magnitude
+from tests.benchmarks.scripts import benchmark_modules
+
+
+@pytest.fixture(scope="module")
+def scripts():
+    yield from benchmark_modules("detail_preference", "distortions")
+
+
+def _sharpness(pred, target):
+    return float(mean_gradient_magnitude(pred).mean() / mean_gradient_magnitude(target).mean())
+
+
+def test_texture_ladder_is_another_rendering_sharpened_by_a(scripts):
+    detail, _ = scripts
+    target, make = detail.texture_ladder(3)
+    assert target.shape == (3, 3, 64, 64)
+    other = make(0.0)
+    assert (other - target).abs().mean() > 0.05  # other texture phases, not the target
+    assert 0.8 < _sharpness(other, target) < 1.25  # but as sharp as the targets
+    ratios = [_sharpness(make(a), target) for a in (-0.5, 0.0, 0.5, 1.0)]
+    assert ratios == sorted(ratios) and ratios[-1] > 1.3 and ratios[0] < 0.85
+
+
+def test_photo_ladder_moves_the_targets_own_detail(scripts):
+    detail, distortions = scripts
+    target, make = detail.photo_ladder(4)
+    assert target.shape == (4, 3, 64, 64)
+    low = distortions.gaussian_blur(target, 1.5)
+    torch.testing.assert_close(make(0.0), low)
+    moved = torch.roll(target - low, (3, 3), (2, 3))
+    torch.testing.assert_close(make(1.0), (low + moved).clamp(-1, 1))
+    assert abs(_sharpness(make(1.0), target) - 1) < 0.15  # the targets' amount of detail
+    assert (make(1.0) - target).abs().mean() > (low - target).abs().mean()  # at the wrong places
+
+
+def test_table_marks_each_losses_lowest_level(scripts):
+    detail, _ = scripts
+    rows = [
+        {"a": 0.0, "sharpness": 1.0, "l1": 0.1, "cfl": 9.0},
+        {"a": 1.0, "sharpness": 1.5, "l1": 0.2, "cfl": 8.5},
+    ]
+    text = detail.table("t", rows)
+    assert "| 0 | 1.00 | **0.1000** | 9.0000 |" in text
+    assert "| 1 | 1.50 | 0.2000 | **8.5000** |" in text
+    assert "| lowest at a (sharpness) | | 0 (1.00) | 1 (1.50) |" in text
