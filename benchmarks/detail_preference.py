@@ -15,9 +15,16 @@ with their targets, scored by each loss; a loss's preferred level is where it is
   super-resolution network must guess it. Lowest near ``a = 1``: the targets' amount of detail.
 
 Losses: L1, the VGG loss (random VGG19, the benchmark's layers and weights), CFL as the paper
-(``cfl``) and as ``cfl-fn-aq`` with their heads at initialisation (mean of 4 location draws), the
-``feature_mean_weight`` term alone, and ``cfl-fn-aq-fmean`` (``cfl-fn-aq`` plus 3x that term).
+(``cfl``) and as ``cfl-fn-aq`` with their heads at initialisation (see ``--train-heads``; mean
+of 4 location draws), the ``feature_mean_weight`` term alone, and ``cfl-fn-aq-fmean``
+(``cfl-fn-aq`` plus 3x that term).
 The sharpness column is the benchmark's ratio (mean gradient magnitude over the targets').
+
+``--train-heads N``: before each ladder, ``cfl-fn-aq``'s heads are trained for ``N`` steps
+(batch 4, Adam at the benchmark's critic settings) on two views of that ladder's pool of training
+images, as ``critic="target_views"`` trains them in the benchmark (their objective never sees a
+prediction, so no generator is needed); the paper's heads stay at initialisation (they are
+trained by the generator's predictions).
 """
 
 from __future__ import annotations
@@ -51,6 +58,25 @@ TEXTURE_LEVELS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)
 PHOTO_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 LOCATION_DRAWS = 4
 PHOTO_SHIFT = 3
+TEXTURE_POOL = 512  # training images the heads may train on with --train-heads
+
+
+def texture_pool(count: int) -> torch.Tensor:
+    """The first ``count`` training images of the textures task (data seed 0)."""
+    dataset = SyntheticTexturesDataset("train", count, NUM_CLASSES, IMAGE_SIZE, seed=0)
+    return torch.stack([dataset[i]["image"] for i in range(count)])
+
+
+def photo_pool() -> torch.Tensor:
+    """Every non-overlapping 64x64 tile of the training photographs."""
+    tiles = []
+    for name in TRAIN_PHOTOS:
+        image = _load_photo(name)
+        for top in range(0, image.shape[0] - IMAGE_SIZE + 1, IMAGE_SIZE):
+            for left in range(0, image.shape[1] - IMAGE_SIZE + 1, IMAGE_SIZE):
+                crop = np.ascontiguousarray(image[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE])
+                tiles.append(torch.from_numpy(crop).permute(2, 0, 1).float() / 127.5 - 1)
+    return torch.stack(tiles)
 
 
 def texture_ladder(items: int) -> tuple[torch.Tensor, Callable[[float], torch.Tensor]]:
@@ -66,25 +92,41 @@ def texture_ladder(items: int) -> tuple[torch.Tensor, Callable[[float], torch.Te
 
 def photo_ladder(items: int) -> tuple[torch.Tensor, Callable[[float], torch.Tensor]]:
     """Targets (64x64 tiles of the training photographs, taken evenly) and ``a -> predictions``."""
-    tiles = []
-    for name in TRAIN_PHOTOS:
-        image = _load_photo(name)
-        for top in range(0, image.shape[0] - IMAGE_SIZE + 1, IMAGE_SIZE):
-            for left in range(0, image.shape[1] - IMAGE_SIZE + 1, IMAGE_SIZE):
-                crop = np.ascontiguousarray(image[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE])
-                tiles.append(torch.from_numpy(crop).permute(2, 0, 1).float() / 127.5 - 1)
-    picks = [tiles[i * len(tiles) // items] for i in range(min(items, len(tiles)))]
-    target = torch.stack(picks)
+    tiles = photo_pool()
+    picks = [i * len(tiles) // items for i in range(min(items, len(tiles)))]
+    target = tiles[picks]
     low = gaussian_blur(target, 1.5)
     moved = torch.roll(target - low, (PHOTO_SHIFT, PHOTO_SHIFT), (2, 3))
     return target, lambda a: (low + a * moved).clamp(-1, 1)
 
 
-def loss_columns(seed: int) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
-    """Name -> ``(pred, target) -> value`` for every loss of the table."""
+def train_view_heads(loss: torch.nn.Module, pool: torch.Tensor, steps: int, seed: int) -> None:
+    """``steps`` Adam steps (lr 2e-4, betas 0.5/0.999, the benchmark's critic optimizer) of a
+    ``critic="target_views"`` loss's heads on random batches of 4 images of ``pool``."""
+    optimizer = torch.optim.Adam(loss.critic_parameters(), lr=2e-4, betas=(0.5, 0.999))
+    generator = torch.Generator().manual_seed(seed)
+    loss.train()
+    for _ in range(steps):
+        batch = pool[torch.randint(len(pool), (4,), generator=generator)]
+        optimizer.zero_grad()
+        loss(batch, batch, generator=generator).backward()
+        optimizer.step()
+    loss.eval()
+
+
+def loss_columns(
+    seed: int, pool: torch.Tensor | None = None, head_steps: int = 0
+) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
+    """Name -> ``(pred, target) -> value`` for every loss of the table (``cfl-fn-aq``'s heads
+    trained ``head_steps`` steps on ``pool``, see :func:`train_view_heads`)."""
     recipes = {r.name: r for r in main_recipes(False)}
+    torch.manual_seed(seed)  # the heads' initialisation
     paper = make_cfl(recipes["cfl"], seed).eval()
     aq = make_cfl(recipes["cfl-fn-aq"], seed).eval()
+    if head_steps:
+        if pool is None:
+            raise ValueError("pool: expected training images to train the heads on, got None")
+        train_view_heads(aq, pool, head_steps, seed)
     fmean = make_cfl(recipes["cfl-fn-aq-fmean"], seed).eval()
     fmean.load_state_dict(aq.state_dict())  # the same heads: the columns differ by the term only
     vgg = PerceptualLoss(extractor=VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=seed))
@@ -107,7 +149,7 @@ def loss_columns(seed: int) -> dict[str, Callable[[torch.Tensor, torch.Tensor], 
         "l1": lambda p, t: float((p - t).abs().mean()),
         "vgg": lambda p, t: float(vgg(p, t)),
         "cfl (paper's heads, init)": drawn(paper),
-        "cfl-fn-aq (init)": drawn(aq),
+        f"cfl-fn-aq ({f'heads {head_steps} steps' if head_steps else 'init'})": drawn(aq),
         "feature-mean term": term,
         f"cfl-fn-aq-fmean (+{weight:g}x term)": drawn(fmean),
     }
@@ -151,23 +193,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=16, help="images per ladder (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random VGG19 weights")
+    parser.add_argument(
+        "--train-heads", type=int, default=0, help="steps of cfl-fn-aq's heads (default 0)"
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     if args.items < 1:
         raise SystemExit(f"--items: expected a positive count, got {args.items}")
-    torch.manual_seed(args.seed)  # the heads' initialisation
-    losses = loss_columns(args.seed)
+    if args.train_heads < 0:
+        raise SystemExit(f"--train-heads: expected a count >= 0, got {args.train_heads}")
+    heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
     sections = [
         "# Which amount of detail each loss prefers (no training)",
         "",
         f"`{script_command('detail_preference.py', argv)}`, "
         f"{datetime.date.today().isoformat()}; {args.items} training images per ladder, random "
-        f"VGG19 (seed {args.seed}), heads at initialisation. Lowest value per column in bold.",
+        f"VGG19 (seed {args.seed}), {heads or 'heads at initialisation'}. Lowest value per column "
+        "in bold.",
         "",
     ]
+    pool = texture_pool(TEXTURE_POOL) if args.train_heads else None
+    losses = loss_columns(args.seed, pool, args.train_heads)
     target, make = texture_ladder(args.items)
     rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
     sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
+    if args.train_heads:
+        losses = loss_columns(args.seed, photo_pool(), args.train_heads)
     target, make = photo_ladder(args.items)
     rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
     sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))

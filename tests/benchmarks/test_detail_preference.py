@@ -50,3 +50,20 @@ def test_table_marks_each_losses_lowest_level(scripts):
     assert "| 0 | 1.00 | **0.1000** | 9.0000 |" in text
     assert "| 1 | 1.50 | 0.2000 | **8.5000** |" in text
     assert "| lowest at a (sharpness) | | 0 (1.00) | 1 (1.50) |" in text
+
+
+def test_train_view_heads_moves_the_heads_only(scripts):
+    from cfl_lightning.losses import ContrastiveFeatureLoss
+    from cfl_lightning.networks import ConvEncoderFeatures
+
+    detail, _ = scripts
+    torch.manual_seed(0)
+    encoder = ConvEncoderFeatures(widths=(4, 8, 8), trainable=False)
+    loss = ContrastiveFeatureLoss(extractor=encoder, num_patches=16, critic="target_views")
+    heads = [p.detach().clone() for p in loss.heads.parameters()]
+    frozen = [p.detach().clone() for p in encoder.parameters()]
+    pool = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    detail.train_view_heads(loss, pool, steps=2, seed=0)
+    assert not loss.training
+    assert all(not torch.equal(a, b) for a, b in zip(heads, loss.heads.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(frozen, encoder.parameters()))
