@@ -16,8 +16,10 @@ with their targets, scored by each loss; a loss's preferred level is where it is
 
 Losses: L1, the VGG loss (random VGG19, the benchmark's layers and weights), CFL as the paper
 (``cfl``) and as ``cfl-fn-aq`` with their heads at initialisation (see ``--train-heads``; mean
-of 4 location draws), the ``feature_mean_weight`` term alone, and ``cfl-fn-aq-fmean``
-(``cfl-fn-aq`` plus 3x that term).
+of 4 location draws), a feature-mean term (per layer of CFL, ``mean_{b,c} |mu_pred - mu_target|
+/ mean_{b,c} |mu_target|``, ``mu`` the spatial mean of each image's random VGG19 features per
+channel; the mean over layers) and ``cfl-fn-aq`` plus 3x that term (the screened recipe
+``cfl-fn-aq-fmean``, BENCHMARKS.md).
 The sharpness column is the benchmark's ratio (mean gradient magnitude over the targets').
 
 ``--train-heads N``: before each ladder, ``cfl-fn-aq``'s heads are trained for ``N`` steps
@@ -58,6 +60,8 @@ TEXTURE_LEVELS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)
 PHOTO_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 LOCATION_DRAWS = 4
 PHOTO_SHIFT = 3
+TERM = "feature-mean term"
+TERM_WEIGHT = 3.0  # as in the screened recipe cfl-fn-aq-fmean
 TEXTURE_POOL = 512  # training images the heads may train on with --train-heads
 
 
@@ -127,10 +131,7 @@ def loss_columns(
         if pool is None:
             raise ValueError("pool: expected training images to train the heads on, got None")
         train_view_heads(aq, pool, head_steps, seed)
-    fmean = make_cfl(recipes["cfl-fn-aq-fmean"], seed).eval()
-    fmean.load_state_dict(aq.state_dict())  # the same heads: the columns differ by the term only
     vgg = PerceptualLoss(extractor=VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=seed))
-    weight = fmean.feature_mean_weight
 
     def drawn(loss: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], float]:
         def value(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -142,17 +143,27 @@ def loss_columns(
 
         return value
 
-    def term(pred: torch.Tensor, target: torch.Tensor) -> float:
-        return (drawn(fmean)(pred, target) - drawn(aq)(pred, target)) / weight
-
     return {
         "l1": lambda p, t: float((p - t).abs().mean()),
         "vgg": lambda p, t: float(vgg(p, t)),
         "cfl (paper's heads, init)": drawn(paper),
         f"cfl-fn-aq ({f'heads {head_steps} steps' if head_steps else 'init'})": drawn(aq),
-        "feature-mean term": term,
-        f"cfl-fn-aq-fmean (+{weight:g}x term)": drawn(fmean),
+        TERM: lambda p, t: feature_mean_term(aq.extractor, aq.layers, p, t),
     }
+
+
+def feature_mean_term(
+    extractor: torch.nn.Module, layers: tuple[str, ...], pred: torch.Tensor, target: torch.Tensor
+) -> float:
+    """Mean over ``layers`` of ``mean_{b,c} |mu_pred - mu_target| / mean_{b,c} |mu_target|``,
+    ``mu`` the ``(B, C)`` spatial means of ``extractor``'s features."""
+    pred_features, target_features = extractor(pred), extractor(target)
+    values = []
+    for name in layers:
+        pred_mean = pred_features[name].mean(dim=(2, 3))
+        target_mean = target_features[name].mean(dim=(2, 3))
+        values.append(float((pred_mean - target_mean).abs().mean() / target_mean.abs().mean()))
+    return sum(values) / len(values)
 
 
 def ladder_rows(
@@ -170,6 +181,8 @@ def ladder_rows(
             row = {"a": a, "sharpness": float(mean_gradient_magnitude(pred).mean())}
             row["sharpness"] /= target_sharpness
             row.update({name: fn(pred, target) for name, fn in losses.items()})
+            cfl = next(name for name in losses if name.startswith("cfl-fn-aq ("))
+            row[f"cfl-fn-aq + {TERM_WEIGHT:g}x term"] = row[cfl] + TERM_WEIGHT * row[TERM]
             rows.append(row)
             print(f"a={a:g}", {k: round(v, 4) for k, v in row.items()}, flush=True)
     return rows

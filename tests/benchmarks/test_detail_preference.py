@@ -67,3 +67,23 @@ def test_train_view_heads_moves_the_heads_only(scripts):
     assert not loss.training
     assert all(not torch.equal(a, b) for a, b in zip(heads, loss.heads.parameters()))
     assert all(torch.equal(a, b) for a, b in zip(frozen, encoder.parameters()))
+
+
+def test_feature_mean_term_sees_the_amount_of_detail_not_its_place(scripts):
+    from cfl_lightning.networks import VGG19Features
+
+    detail, distortions = scripts
+    extractor = VGG19Features(weights="random")
+    x = torch.arange(64, dtype=torch.float32)
+    stripes = 0.8 * torch.tanh(3 * torch.sin(2 * torch.pi * x / 8)).expand(1, 3, 64, 64)
+    moved = torch.roll(stripes, 4, dims=3)  # half a period
+    blurred = distortions.gaussian_blur(stripes, 1.5)
+    layers = extractor.layers
+
+    def term(pred):
+        with torch.no_grad():
+            return detail.feature_mean_term(extractor, layers, pred, stripes)
+
+    assert term(stripes) == 0.0
+    assert term(blurred) > 0.1
+    assert term(moved) < 0.25 * term(blurred)
