@@ -143,8 +143,7 @@ def main_recipes(gan: bool) -> list[Recipe]:
     ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic) and ``cfl-fn-aq``
     (``cfl-fn`` with ``query_negatives="above_target"``) and ``cfl-enc`` (``cfl-fn-aq`` on a conv
     encoder trained from scratch by the target views) and ``cfl-fn-aq-r1`` (``cfl-fn-aq`` with
-    ``relu1_1`` added) and ``cfl-fn-aq-fmean`` (``cfl-fn-aq`` with ``feature_mean_weight=3``;
-    ``cfl-fn-aq-fmean10``: 10), each with a GAN if ``gan``."""
+    ``relu1_1`` added), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -179,16 +178,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # not adopted; ahead on the textures, ranges overlapping (BENCHMARKS.md, ``cfl-fn-aq-r1``).
     r1_options = {**aq_options, "layers": ("relu1_1", *DEFAULT_CFL_LAYERS)}
     recipes.append(Recipe(f"cfl-fn-aq-r1{suffix}", "cfl", gan, cfl_options=r1_options))
-    # ``cfl-fn-aq`` plus 3x a term matching each image's per-channel spatial means of CFL's own
-    # features to the target's (``feature_mean_weight=3``): PatchNCE sees the direction of a
-    # patch's features, not how much detail it has. The weight was fixed before any training
-    # run, by a check on training items alone (BENCHMARKS.md, ``cfl-fn-aq-fmean``).
-    fmean_options = {**aq_options, "feature_mean_weight": 3.0}
-    recipes.append(Recipe(f"cfl-fn-aq-fmean{suffix}", "cfl", gan, cfl_options=fmean_options))
-    # The same with 10x the term: with the heads trained as in the benchmark, 3x leaves the
-    # preferred amount of detail above the target's (benchmarks/detail_preference.py).
-    fmean10_options = {**aq_options, "feature_mean_weight": 10.0}
-    recipes.append(Recipe(f"cfl-fn-aq-fmean10{suffix}", "cfl", gan, cfl_options=fmean10_options))
     return recipes
 
 

@@ -175,16 +175,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        feature_mean_weight: weight (>= 0; default 0, the paper's: off) of a term added to the
-            value: per layer ``mean_{b,c} |mu_pred - mu_target| / mean_{b,c} |mu_target|``, ``mu``
-            the spatial mean of each image's extractor features per channel (before the heads),
-            then the layer-weighted mean. PatchNCE compares L2-normalised embeddings, so it sees
-            the direction of a patch's features, not how much detail it carries; where detail
-            cannot be aligned with the target's it rewarded more of it (textures) or was
-            indifferent (super-resolution). The spatial means do not depend on where the detail
-            is, only on how much of each kind there is. Gradient to ``pred`` only (the target's
-            side is a constant; the critic's parameters get none). Uses the features CFL
-            computes anyway (a trainable extractor under ``critic="joint"`` costs one more pass).
     """
 
     def __init__(
@@ -205,17 +195,8 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        feature_mean_weight: float = 0.0,
     ) -> None:
         super().__init__()
-        if (
-            isinstance(feature_mean_weight, bool)
-            or not isinstance(feature_mean_weight, (int, float))
-            or not feature_mean_weight >= 0
-        ):
-            raise ValueError(
-                f"feature_mean_weight: expected a number >= 0, got {feature_mean_weight!r}"
-            )
         if critic not in CRITIC_OBJECTIVES:
             raise ValueError(f"critic: expected one of {CRITIC_OBJECTIVES}, got {critic!r}")
         if isinstance(view_shift, bool) or not isinstance(view_shift, int) or view_shift < 1:
@@ -281,7 +262,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.feature_mean_weight = float(feature_mean_weight)
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -426,14 +406,6 @@ class ContrastiveFeatureLoss(nn.Module):
             target = torch.cat([target, self._shifted(target)])
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             target_features = self.extractor(target)
-        mean_term = None
-        if self.feature_mean_weight > 0:
-            constant = pred_features
-            if trainable and not views and torch.is_grad_enabled():
-                constant = self._extract_with_constant_parameters(pred)
-            mean_term = self.feature_mean_weight * self._feature_mean_term(
-                constant, target_features, batch
-            )
 
         sizes = []
         for name in self.layers:
@@ -486,7 +458,7 @@ class ContrastiveFeatureLoss(nn.Module):
             embeddings = embeddings.float()
         if not views:
             # One weighted sum over the rows of all layers, images and both directions.
-            value = paired_patch_nce(
+            return paired_patch_nce(
                 embeddings,
                 self.temperature,
                 self.query_negatives,
@@ -494,7 +466,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 row_weights,
                 normalize=True,
             )
-            return value if mean_term is None else value + mean_term
         losses = paired_patch_nce(
             embeddings, self.temperature, self.query_negatives, excluded, normalize=True
         )  # (L, 2B, 2n)
@@ -502,27 +473,7 @@ class ContrastiveFeatureLoss(nn.Module):
             row_weights = row_weights.to(losses.dtype)
         generator_term, critic_term = torch.mv(row_weights, losses.view(-1)).unbind()
         # The generator's value; the heads' gradient is the critic term's alone.
-        value = generator_term + (critic_term - critic_term.detach())
-        return value if mean_term is None else value + mean_term
-
-    def _feature_mean_term(
-        self,
-        pred_features: dict[str, torch.Tensor],
-        target_features: dict[str, torch.Tensor],
-        batch: int,
-    ) -> torch.Tensor:
-        """The unweighted ``feature_mean_weight`` term (a float32 scalar): per layer the mean
-        absolute difference of the per-image, per-channel spatial means of the prediction's and
-        the target's features (``(B, C_l)`` each; the target's first ``batch`` images, detached),
-        over the mean absolute target mean; then the layer-weighted sum."""
-        total = pred_features[self.layers[0]].new_zeros((), dtype=torch.float32)
-        for name in self.layers:
-            pred_mean = pred_features[name].float().mean(dim=(2, 3))
-            target_mean = target_features[name][:batch].detach().float().mean(dim=(2, 3))
-            scale = target_mean.abs().mean() + NORMALIZE_EPS
-            difference = (pred_mean - target_mean).abs().mean() / scale
-            total = total + self.layer_weights[name] * difference
-        return total
+        return generator_term + (critic_term - critic_term.detach())
 
     def _exclude_false_negatives(
         self, picked: list[torch.Tensor], excluded: torch.Tensor | None

@@ -22,21 +22,12 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
         assert recipe in table
     assert "## Targets" in table
     # Every CFL recipe gets its targets, the newest included.
-    for recipe in (
-        "cfl",
-        "cfl-fn",
-        "cfl-fn-nq",
-        "cfl-fn-aq",
-        "cfl-enc",
-        "cfl-fn-aq-r1",
-        "cfl-fn-aq-fmean",
-        "cfl-fn-aq-fmean10",
-    ):
+    for recipe in ("cfl", "cfl-fn", "cfl-fn-nq", "cfl-fn-aq", "cfl-enc", "cfl-fn-aq-r1"):
         assert f"| PatchSWD {recipe} / vgg <= 0.85 |" in table
     assert (tmp_path / "quality.png").stat().st_size > 1000
     payload = json.loads((tmp_path / "q.json").read_text())
     recipes = ["l1", "vgg", "cfl", "cfl-id", "cfl-tv", "cfl-fn", "cfl-fn-nq", "cfl-fn-aq"]
-    recipes += ["cfl-enc", "cfl-fn-aq-r1", "cfl-fn-aq-fmean", "cfl-fn-aq-fmean10"]
+    recipes += ["cfl-enc", "cfl-fn-aq-r1"]
     assert [r["recipe"] for r in payload["runs"]] == recipes
     assert all(r["steps"] == 3 for r in payload["runs"])
     first = {r["recipe"]: r["patch_swd"] for r in payload["runs"]}
