@@ -36,7 +36,6 @@ import datetime
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
 from distortions import gaussian_blur
 from quality_report import script_command, write_report
@@ -48,8 +47,10 @@ from quality_tasks import (
     _load_photo,
     main_recipes,
     make_cfl,
+    tile_origins,
 )
 
+from cfl_lightning.data.io import to_unit_range
 from cfl_lightning.data.synthetic import SyntheticTexturesDataset
 from cfl_lightning.data.textures import render_image
 from cfl_lightning.losses import PerceptualLoss
@@ -75,11 +76,9 @@ def photo_pool() -> torch.Tensor:
     """Every non-overlapping 64x64 tile of the training photographs."""
     tiles = []
     for name in TRAIN_PHOTOS:
-        image = _load_photo(name)
-        for top in range(0, image.shape[0] - IMAGE_SIZE + 1, IMAGE_SIZE):
-            for left in range(0, image.shape[1] - IMAGE_SIZE + 1, IMAGE_SIZE):
-                crop = np.ascontiguousarray(image[top : top + IMAGE_SIZE, left : left + IMAGE_SIZE])
-                tiles.append(torch.from_numpy(crop).permute(2, 0, 1).float() / 127.5 - 1)
+        image = torch.from_numpy(_load_photo(name).copy()).permute(2, 0, 1)
+        for top, left in tile_origins(image.shape[1], image.shape[2], IMAGE_SIZE, IMAGE_SIZE):
+            tiles.append(to_unit_range(image[:, top : top + IMAGE_SIZE, left : left + IMAGE_SIZE]))
     return torch.stack(tiles)
 
 
@@ -175,13 +174,13 @@ def ladder_rows(
     """One row per level: ``a``, the sharpness ratio and every loss's value."""
     rows = []
     target_sharpness = float(mean_gradient_magnitude(target).mean())
+    cfl = next(name for name in losses if name.startswith("cfl-fn-aq ("))
     with torch.no_grad():
         for a in levels:
             pred = make(a)
             row = {"a": a, "sharpness": float(mean_gradient_magnitude(pred).mean())}
             row["sharpness"] /= target_sharpness
             row.update({name: fn(pred, target) for name, fn in losses.items()})
-            cfl = next(name for name in losses if name.startswith("cfl-fn-aq ("))
             row[f"cfl-fn-aq + {TERM_WEIGHT:g}x term"] = row[cfl] + TERM_WEIGHT * row[TERM]
             rows.append(row)
             print(f"a={a:g}", {k: round(v, 4) for k, v in row.items()}, flush=True)

@@ -244,15 +244,22 @@ def _load_photo(name: str) -> np.ndarray:
     return np.asarray(pil)
 
 
+def tile_origins(height: int, width: int, tile: int, stride: int) -> list[tuple[int, int]]:
+    """``(top, left)`` of every ``tile x tile`` crop of a ``height x width`` image taken every
+    ``stride`` pixels, row by row."""
+    return [
+        (top, left)
+        for top in range(0, height - tile + 1, stride)
+        for left in range(0, width - tile + 1, stride)
+    ]
+
+
 def _write_tiles(image: np.ndarray, folder: Path, prefix: str, tile: int, stride: int) -> int:
-    height, width = image.shape[:2]
-    count = 0
-    for top in range(0, height - tile + 1, stride):
-        for left in range(0, width - tile + 1, stride):
-            crop = image[top : top + tile, left : left + tile]
-            Image.fromarray(crop).save(folder / f"{prefix}_{top:04d}_{left:04d}.png")
-            count += 1
-    return count
+    origins = tile_origins(image.shape[0], image.shape[1], tile, stride)
+    for top, left in origins:
+        crop = image[top : top + tile, left : left + tile]
+        Image.fromarray(crop).save(folder / f"{prefix}_{top:04d}_{left:04d}.png")
+    return len(origins)
 
 
 def write_photo_tiles(
