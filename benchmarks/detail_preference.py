@@ -27,6 +27,9 @@ The sharpness column is the benchmark's ratio (mean gradient magnitude over the 
 images, as ``critic="target_views"`` trains them in the benchmark (their objective never sees a
 prediction, so no generator is needed); the paper's heads stay at initialisation (they are
 trained by the generator's predictions).
+
+``--view-shift S``: ``cfl-fn-aq``'s ``view_shift`` (default 2, the recipe's): how far the target's
+second view is moved, so how large a misalignment the trained heads learn to call the same patch.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from __future__ import annotations
 import argparse
 import datetime
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -44,6 +48,7 @@ from quality_tasks import (
     NUM_CLASSES,
     PERCEPTUAL_LAYERS,
     TRAIN_PHOTOS,
+    Recipe,
     _load_photo,
     main_recipes,
     make_cfl,
@@ -117,15 +122,22 @@ def train_view_heads(loss: torch.nn.Module, pool: torch.Tensor, steps: int, seed
     loss.eval()
 
 
+def aq_recipe(view_shift: int = 2) -> Recipe:
+    """The benchmark's ``cfl-fn-aq`` with its target views ``view_shift`` pixels apart."""
+    recipe = next(r for r in main_recipes(False) if r.name == "cfl-fn-aq")
+    return replace(recipe, cfl_options={**recipe.cfl_options, "view_shift": view_shift})
+
+
 def loss_columns(
-    seed: int, pool: torch.Tensor | None = None, head_steps: int = 0
+    seed: int, pool: torch.Tensor | None = None, head_steps: int = 0, view_shift: int = 2
 ) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """Name -> ``(pred, target) -> value`` for every loss of the table (``cfl-fn-aq``'s heads
-    trained ``head_steps`` steps on ``pool``, see :func:`train_view_heads`)."""
+    trained ``head_steps`` steps on ``pool`` with its views ``view_shift`` pixels apart, see
+    :func:`train_view_heads`)."""
     recipes = {r.name: r for r in main_recipes(False)}
     torch.manual_seed(seed)  # the heads' initialisation
     paper = make_cfl(recipes["cfl"], seed).eval()
-    aq = make_cfl(recipes["cfl-fn-aq"], seed).eval()
+    aq = make_cfl(aq_recipe(view_shift), seed).eval()
     if head_steps:
         if pool is None:
             raise ValueError("pool: expected training images to train the heads on, got None")
@@ -208,13 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--train-heads", type=int, default=0, help="steps of cfl-fn-aq's heads (default 0)"
     )
+    parser.add_argument(
+        "--view-shift", type=int, default=2, help="cfl-fn-aq's view_shift (default 2)"
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     if args.items < 1:
         raise SystemExit(f"--items: expected a positive count, got {args.items}")
     if args.train_heads < 0:
         raise SystemExit(f"--train-heads: expected a count >= 0, got {args.train_heads}")
+    if args.view_shift < 1:
+        raise SystemExit(f"--view-shift: expected pixels >= 1, got {args.view_shift}")
     heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
+    if args.view_shift != 2:
+        heads = (heads or "heads at initialisation") + f", view_shift {args.view_shift}"
     sections = [
         "# Which amount of detail each loss prefers (no training)",
         "",
@@ -225,12 +244,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     pool = texture_pool(TEXTURE_POOL) if args.train_heads else None
-    losses = loss_columns(args.seed, pool, args.train_heads)
+    losses = loss_columns(args.seed, pool, args.train_heads, args.view_shift)
     target, make = texture_ladder(args.items)
     rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
     sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
     if args.train_heads:
-        losses = loss_columns(args.seed, photo_pool(), args.train_heads)
+        losses = loss_columns(args.seed, photo_pool(), args.train_heads, args.view_shift)
     target, make = photo_ladder(args.items)
     rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
     sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))

@@ -87,3 +87,17 @@ def test_feature_mean_term_sees_the_amount_of_detail_not_its_place(scripts):
     assert term(stripes) == 0.0
     assert term(blurred) > 0.1
     assert term(moved) < 0.25 * term(blurred)
+
+
+def test_view_shift_changes_only_the_recipes_view_shift(scripts):
+    detail, _ = scripts
+    default, moved = detail.aq_recipe(), detail.aq_recipe(view_shift=4)
+    assert default.cfl_options["view_shift"] == 2
+    assert moved.cfl_options == {**default.cfl_options, "view_shift": 4}
+    assert moved.name == default.name == "cfl-fn-aq"
+
+
+def test_view_shift_below_one_is_refused(scripts):
+    detail, _ = scripts
+    with pytest.raises(SystemExit, match="--view-shift: expected pixels >= 1, got 0"):
+        detail.main(["--view-shift", "0"])
