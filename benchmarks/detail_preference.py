@@ -30,6 +30,8 @@ trained by the generator's predictions).
 
 ``--view-shift S``: ``cfl-fn-aq``'s ``view_shift`` (default 2, the recipe's): how far the target's
 second view is moved, so how large a misalignment the trained heads learn to call the same patch.
+``--temperature T``: ``cfl-fn-aq``'s temperature (default 0.07, the recipe's), for its heads'
+training and its values.
 """
 
 from __future__ import annotations
@@ -122,22 +124,27 @@ def train_view_heads(loss: torch.nn.Module, pool: torch.Tensor, steps: int, seed
     loss.eval()
 
 
-def aq_recipe(view_shift: int = 2) -> Recipe:
-    """The benchmark's ``cfl-fn-aq`` with its target views ``view_shift`` pixels apart."""
+def aq_recipe(view_shift: int = 2, temperature: float = 0.07) -> Recipe:
+    """The benchmark's ``cfl-fn-aq`` with its target views ``view_shift`` pixels apart and its
+    PatchNCE at ``temperature``."""
     recipe = next(r for r in main_recipes(False) if r.name == "cfl-fn-aq")
-    return replace(recipe, cfl_options={**recipe.cfl_options, "view_shift": view_shift})
+    options = {**recipe.cfl_options, "view_shift": view_shift, "temperature": temperature}
+    return replace(recipe, cfl_options=options)
 
 
 def loss_columns(
-    seed: int, pool: torch.Tensor | None = None, head_steps: int = 0, view_shift: int = 2
+    seed: int,
+    pool: torch.Tensor | None = None,
+    head_steps: int = 0,
+    recipe: Recipe | None = None,
 ) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """Name -> ``(pred, target) -> value`` for every loss of the table (``cfl-fn-aq``'s heads
-    trained ``head_steps`` steps on ``pool`` with its views ``view_shift`` pixels apart, see
+    trained ``head_steps`` steps on ``pool``; ``recipe`` defaults to :func:`aq_recipe`'s; see
     :func:`train_view_heads`)."""
     recipes = {r.name: r for r in main_recipes(False)}
     torch.manual_seed(seed)  # the heads' initialisation
     paper = make_cfl(recipes["cfl"], seed).eval()
-    aq = make_cfl(aq_recipe(view_shift), seed).eval()
+    aq = make_cfl(recipe or aq_recipe(), seed).eval()
     if head_steps:
         if pool is None:
             raise ValueError("pool: expected training images to train the heads on, got None")
@@ -223,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--view-shift", type=int, default=2, help="cfl-fn-aq's view_shift (default 2)"
     )
+    parser.add_argument(
+        "--temperature", type=float, default=0.07, help="cfl-fn-aq's temperature (default 0.07)"
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     if args.items < 1:
@@ -232,8 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.view_shift < 1:
         raise SystemExit(f"--view-shift: expected pixels >= 1, got {args.view_shift}")
     heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
+    if args.temperature <= 0:
+        raise SystemExit(f"--temperature: expected a value > 0, got {args.temperature}")
     if args.view_shift != 2:
         heads = (heads or "heads at initialisation") + f", view_shift {args.view_shift}"
+    if args.temperature != 0.07:
+        heads = (heads or "heads at initialisation") + f", temperature {args.temperature:g}"
+    recipe = aq_recipe(args.view_shift, args.temperature)
     sections = [
         "# Which amount of detail each loss prefers (no training)",
         "",
@@ -244,12 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         "",
     ]
     pool = texture_pool(TEXTURE_POOL) if args.train_heads else None
-    losses = loss_columns(args.seed, pool, args.train_heads, args.view_shift)
+    losses = loss_columns(args.seed, pool, args.train_heads, recipe)
     target, make = texture_ladder(args.items)
     rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
     sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
     if args.train_heads:
-        losses = loss_columns(args.seed, photo_pool(), args.train_heads, args.view_shift)
+        losses = loss_columns(args.seed, photo_pool(), args.train_heads, recipe)
     target, make = photo_ladder(args.items)
     rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
     sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))

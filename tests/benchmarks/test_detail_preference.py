@@ -1,6 +1,8 @@
 """The detail-preference ladders (plausible predictions not aligned with their targets) and the
 table that reports where each loss is lowest."""
 
+import inspect
+
 import pytest
 import torch
 
@@ -89,15 +91,34 @@ def test_feature_mean_term_sees_the_amount_of_detail_not_its_place(scripts):
     assert term(moved) < 0.25 * term(blurred)
 
 
-def test_view_shift_changes_only_the_recipes_view_shift(scripts):
+def test_aq_recipe_changes_only_the_options_asked_for(scripts):
+    from quality_tasks import main_recipes
+
     detail, _ = scripts
-    default, moved = detail.aq_recipe(), detail.aq_recipe(view_shift=4)
-    assert default.cfl_options["view_shift"] == 2
+    shipped = next(r for r in main_recipes(False) if r.name == "cfl-fn-aq")
+    from cfl_lightning.losses import ContrastiveFeatureLoss
+
+    defaults = inspect.signature(ContrastiveFeatureLoss).parameters
+    default = detail.aq_recipe()  # the shipped recipe, its two defaults spelled out
+    assert default.cfl_options == {
+        **shipped.cfl_options,
+        "view_shift": defaults["view_shift"].default,
+        "temperature": defaults["temperature"].default,
+    }
+    moved = detail.aq_recipe(view_shift=4)
     assert moved.cfl_options == {**default.cfl_options, "view_shift": 4}
-    assert moved.name == default.name == "cfl-fn-aq"
+    warmer = detail.aq_recipe(temperature=0.2)
+    assert warmer.cfl_options == {**default.cfl_options, "temperature": 0.2}
+    assert moved.name == warmer.name == "cfl-fn-aq"
 
 
 def test_view_shift_below_one_is_refused(scripts):
     detail, _ = scripts
     with pytest.raises(SystemExit, match="--view-shift: expected pixels >= 1, got 0"):
         detail.main(["--view-shift", "0"])
+
+
+def test_temperature_not_above_zero_is_refused(scripts):
+    detail, _ = scripts
+    with pytest.raises(SystemExit, match=r"--temperature: expected a value > 0, got 0\.0"):
+        detail.main(["--temperature", "0"])
