@@ -100,7 +100,10 @@ def test_imagenet_weights_load_from_the_torchvision_cache(offline_torch_home, to
         expected = torchvision_trunk(torchvision_resnet18, x)
     got = extractor(x)
     for name in ALL_LAYERS:
-        torch.testing.assert_close(got[name], expected[name])
+        # Same weights; the input mapping is one folded affine map there, three steps here, so
+        # float32 rounding differs by ~1e-5 after 17 layers (seen once in a full run); wrong or
+        # missing weights differ by ~1.
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-4)
 
 
 def test_weights_from_a_file(tmp_path, torchvision_resnet18):
