@@ -41,6 +41,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from distortions import gaussian_blur
@@ -124,12 +125,11 @@ def train_view_heads(loss: torch.nn.Module, pool: torch.Tensor, steps: int, seed
     loss.eval()
 
 
-def aq_recipe(view_shift: int = 2, temperature: float = 0.07) -> Recipe:
-    """The benchmark's ``cfl-fn-aq`` with its target views ``view_shift`` pixels apart and its
-    PatchNCE at ``temperature``."""
+def aq_recipe(**overrides: Any) -> Recipe:
+    """The benchmark's ``cfl-fn-aq`` with ``overrides`` (e.g. ``view_shift=4``,
+    ``temperature=0.2``) added to its :class:`ContrastiveFeatureLoss` options."""
     recipe = next(r for r in main_recipes(False) if r.name == "cfl-fn-aq")
-    options = {**recipe.cfl_options, "view_shift": view_shift, "temperature": temperature}
-    return replace(recipe, cfl_options=options)
+    return replace(recipe, cfl_options={**recipe.cfl_options, **overrides})
 
 
 def loss_columns(
@@ -227,28 +227,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--train-heads", type=int, default=0, help="steps of cfl-fn-aq's heads (default 0)"
     )
-    parser.add_argument(
-        "--view-shift", type=int, default=2, help="cfl-fn-aq's view_shift (default 2)"
-    )
-    parser.add_argument(
-        "--temperature", type=float, default=0.07, help="cfl-fn-aq's temperature (default 0.07)"
-    )
+    parser.add_argument("--view-shift", type=int, help="cfl-fn-aq's view_shift (default 2)")
+    parser.add_argument("--temperature", type=float, help="cfl-fn-aq's temperature (default 0.07)")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     if args.items < 1:
         raise SystemExit(f"--items: expected a positive count, got {args.items}")
     if args.train_heads < 0:
         raise SystemExit(f"--train-heads: expected a count >= 0, got {args.train_heads}")
-    if args.view_shift < 1:
+    if args.view_shift is not None and args.view_shift < 1:
         raise SystemExit(f"--view-shift: expected pixels >= 1, got {args.view_shift}")
-    heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
-    if args.temperature <= 0:
+    if args.temperature is not None and args.temperature <= 0:
         raise SystemExit(f"--temperature: expected a value > 0, got {args.temperature}")
-    if args.view_shift != 2:
-        heads = (heads or "heads at initialisation") + f", view_shift {args.view_shift}"
-    if args.temperature != 0.07:
-        heads = (heads or "heads at initialisation") + f", temperature {args.temperature:g}"
-    recipe = aq_recipe(args.view_shift, args.temperature)
+    overrides = {
+        name: value
+        for name, value in (("view_shift", args.view_shift), ("temperature", args.temperature))
+        if value is not None
+    }
+    recipe = aq_recipe(**overrides)
+    heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
+    if overrides:
+        heads = (heads or "heads at initialisation") + "".join(
+            f", {name} {value:g}" for name, value in overrides.items()
+        )
     sections = [
         "# Which amount of detail each loss prefers (no training)",
         "",
