@@ -1,8 +1,9 @@
 """Every top-level config under 2-process CPU DDP (gloo): `cfl fit` for 2 steps with validation
 after each, the config's image grids and a checkpoint, networks narrowed as in
-tests/test_configs.py. All configs run in one pair of processes (tests/configs_ddp_fit.py) under
-one timeout: a collective that only some ranks reach (the hang of issue 10) fails the test instead
-of blocking the suite.
+tests/test_configs.py and the VGG19 of the CFL and perceptual losses cut at relu2_1 (what is
+tested here is which collectives each rank reaches, not the features). All configs run in one
+pair of processes (tests/configs_ddp_fit.py) under one timeout: a collective that only some
+ranks reach (the hang of issue 10) fails the test instead of blocking the suite.
 """
 
 import json
@@ -34,10 +35,28 @@ def configured_strategy(config: Path) -> str:
     return trainer.get("strategy", "auto")
 
 
+def shallow_vgg_arguments(config: Path) -> list[str]:
+    """The config's VGG19-based losses (and so the fixed-heads CFL metric, which borrows the CFL
+    loss's extractor) on relu1_1 and relu2_1 only: a third of the cost per step."""
+    model, _ = model_and_data(config)
+    losses = model["init_args"]["losses"]
+    layers = "[relu1_1,relu2_1]"
+    args = []
+    if "cfl" in losses:
+        args += [f"--model.init_args.cfl.init_args.layers={layers}"]
+    if "perceptual" in losses:
+        args += [
+            f"--model.init_args.perceptual.init_args.layers={layers}",
+            "--model.init_args.perceptual.init_args.layer_weights=[1,1]",
+        ]
+    return args
+
+
 def ddp_arguments(config: Path, root: Path) -> list[str]:
-    """The one-step arguments of tests/test_configs.py (tiny data written, widths narrowed), then
-    2 processes, 2 steps, one batch of one image per process, validation after every step, the
-    config's callbacks (grids, its checkpoint) plus a checkpoint every step, TensorBoard logs."""
+    """The one-step arguments of tests/test_configs.py (tiny data written, widths narrowed), a
+    shallow VGG19, then 2 processes, 2 steps, batches of one image, validation (at most 2 batches
+    per process) after every step, the config's callbacks (grids, its checkpoint) plus a
+    checkpoint every step, TensorBoard logs."""
     args = one_step_arguments(config, root / "data", root)
     half_size = FAMILIES[family(config)].get("half_size")
     if half_size and half_size[0] not in args:
@@ -48,12 +67,15 @@ def ddp_arguments(config: Path, root: Path) -> list[str]:
         args += ["--data.init_args.val_ratio=0.5"]  # 2 of the 4 photos: one per process
     return [
         *args,
+        *shallow_vgg_arguments(config),
         "--data.init_args.batch_size=1",
         "--trainer.devices=2",
         f"--trainer.strategy={'ddp' if strategy == 'auto' else strategy}",
         "--trainer.max_steps=2",
         "--trainer.max_epochs=-1",
-        "--trainer.limit_val_batches=1",
+        # 2, not 1: Lightning types it float | int, so the CLI parses "1" as 1.0 = every batch
+        # (the quickstart's 32 validation batches per process); 2 parses as 2.0 = 2 batches.
+        "--trainer.limit_val_batches=2",
         "--trainer.val_check_interval=1",
         "--trainer.logger=true",
         "--trainer.callbacks+=pytorch_lightning.callbacks.ModelCheckpoint",
