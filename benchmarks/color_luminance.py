@@ -170,7 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", choices=TASKS, default=TASKS[0], help="colorization task")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--swd-repeats", type=int, default=4, help="PatchSWD num_repeats (4)")
+    parser.add_argument(
+        "--max-test-tiles",
+        type=int,
+        default=None,
+        help="score on at most this many held-out tiles, taken evenly (default all; smoke runs)",
+    )
     args = parser.parse_args(argv)
+    if args.max_test_tiles is not None and args.max_test_tiles < 1:
+        parser.error(f"--max-test-tiles: expected a count >= 1, got {args.max_test_tiles}")
     runs = saved_runs(args.out_dirs, args.task)
     if not runs:
         raise SystemExit(
@@ -179,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     recipes = {r.name: r for r in main_recipes(False)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="color_luminance_") as photo_root:
-        write_photo_tiles(Path(photo_root))
+        write_photo_tiles(Path(photo_root), args.max_test_tiles)
         for record, weights in runs:
             settings = RunSettings(
                 steps=record["steps"],

@@ -25,7 +25,8 @@ def test_script_scores_saved_colorization_runs_and_the_grey_reference(scripts, t
     args = ["--quick", "--tasks", "photo_color", "--recipes", "l1", "--out-dir", str(tmp_path)]
     assert quality.main(args) == 0
     out = tmp_path / "luminance.md"
-    assert color_luminance.main([str(tmp_path), "--swd-repeats", "1", "--out", str(out)]) == 0
+    smoke = ["--swd-repeats", "1", "--max-test-tiles", "8"]
+    assert color_luminance.main([str(tmp_path), *smoke, "--out", str(out)]) == 0
     table = out.read_text()
     rows = [line for line in table.splitlines() if line.startswith("| l1 ")]
     assert len(rows) == 1
@@ -42,6 +43,13 @@ def test_script_rejects_a_folder_without_colorization_runs(scripts, tmp_path):
     color_luminance, _ = scripts
     with pytest.raises(SystemExit, match="no saved photo_color runs"):
         color_luminance.main([str(tmp_path)])
+
+
+def test_script_rejects_a_tile_count_below_one(scripts, tmp_path, capsys):
+    color_luminance, _ = scripts
+    with pytest.raises(SystemExit):
+        color_luminance.main([str(tmp_path), "--max-test-tiles", "0"])
+    assert "--max-test-tiles: expected a count >= 1, got 0" in capsys.readouterr().err
 
 
 def test_band_scores_combine_into_the_primary_patch_swd(scripts):
@@ -70,6 +78,7 @@ def test_script_scores_the_chroma_task_with_its_bands(scripts, tmp_path):
         color_luminance.main([str(tmp_path)])
     out = tmp_path / "bands.md"
     argv = [str(tmp_path), "--task", "photo_color_chroma", "--swd-repeats", "1", "--out", str(out)]
+    argv += ["--max-test-tiles", "8"]
     assert color_luminance.main(argv) == 0
     table = out.read_text()
     assert "saved `photo_color_chroma` runs" in table
