@@ -32,6 +32,7 @@ trained by the generator's predictions).
 second view is moved, so how large a misalignment the trained heads learn to call the same patch.
 ``--temperature T``: ``cfl-fn-aq``'s temperature (default 0.07, the recipe's), for its heads'
 training and its values.
+``--ladders``: which ladders to run (default both), e.g. one per process.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ TEXTURE_LEVELS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)
 PHOTO_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 LOCATION_DRAWS = 4
 PHOTO_SHIFT = 3
+LADDERS = ("textures", "photos")
 TERM = "feature-mean term"
 TERM_WEIGHT = 3.0  # as in the screened recipe cfl-fn-aq-fmean
 TEXTURE_POOL = 512  # training images the heads may train on with --train-heads
@@ -229,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--view-shift", type=int, help="cfl-fn-aq's view_shift (default 2)")
     parser.add_argument("--temperature", type=float, help="cfl-fn-aq's temperature (default 0.07)")
+    parser.add_argument(
+        "--ladders",
+        nargs="+",
+        choices=LADDERS,
+        default=list(LADDERS),
+        help="the ladders to run (default both)",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     if args.items < 1:
@@ -259,16 +268,18 @@ def main(argv: list[str] | None = None) -> int:
         "in bold.",
         "",
     ]
-    pool = texture_pool(TEXTURE_POOL) if args.train_heads else None
-    losses = loss_columns(args.seed, pool, args.train_heads, recipe)
-    target, make = texture_ladder(args.items)
-    rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
-    sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
-    if args.train_heads:
-        losses = loss_columns(args.seed, photo_pool(), args.train_heads, recipe)
-    target, make = photo_ladder(args.items)
-    rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
-    sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))
+    if "textures" in args.ladders:
+        pool = texture_pool(TEXTURE_POOL) if args.train_heads else None
+        losses = loss_columns(args.seed, pool, args.train_heads, recipe)
+        target, make = texture_ladder(args.items)
+        rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
+        sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
+    if "photos" in args.ladders:
+        pool = photo_pool() if args.train_heads else None
+        losses = loss_columns(args.seed, pool, args.train_heads, recipe)
+        target, make = photo_ladder(args.items)
+        rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
+        sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))
     write_report("\n".join(sections), args.out)
     return 0
 

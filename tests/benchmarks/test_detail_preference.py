@@ -112,3 +112,41 @@ def test_temperature_not_above_zero_is_refused(scripts):
     detail, _ = scripts
     with pytest.raises(SystemExit, match=r"--temperature: expected a value > 0, got 0\.0"):
         detail.main(["--temperature", "0"])
+
+
+
+def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monkeypatch):
+    # The losses and rows stubbed (the real ones take a minute here): which ladders main builds,
+    # which levels it scores and which pools the heads would train on.
+    detail, _ = scripts
+    calls = []
+
+    def loss_columns(seed, pool, head_steps, recipe):
+        calls.append(("losses", None if pool is None else tuple(pool.shape), head_steps))
+        return {"l1": lambda p, t: 0.0}
+
+    def ladder_rows(target, make, levels, losses):
+        calls.append(("rows", tuple(levels)))
+        return [{"a": a, "sharpness": 1.0, "l1": abs(a - 1)} for a in levels]
+
+    monkeypatch.setattr(detail, "loss_columns", loss_columns)
+    monkeypatch.setattr(detail, "ladder_rows", ladder_rows)
+    monkeypatch.setattr(detail, "photo_pool", lambda: torch.zeros(5, 3, 8, 8))
+    out = tmp_path / "photos.md"
+    argv = ["--items", "1", "--ladders", "photos", "--train-heads", "3", "--out", str(out)]
+    assert detail.main(argv) == 0
+    assert calls == [("losses", (5, 3, 8, 8), 3), ("rows", detail.PHOTO_LEVELS)]
+    text = out.read_text()
+    assert "### photos: low-pass + a x detail moved 3 px" in text
+    assert "### textures" not in text and "| lowest at a (sharpness) | | 1 (1.00) |" in text
+
+    calls.clear()
+    assert detail.main(["--items", "1", "--out", str(tmp_path / "both.md")]) == 0
+    assert calls == [
+        ("losses", None, 0),
+        ("rows", detail.TEXTURE_LEVELS),
+        ("losses", None, 0),
+        ("rows", detail.PHOTO_LEVELS),
+    ]
+    with pytest.raises(SystemExit):
+        detail.main(["--ladders", "faces"])
