@@ -114,7 +114,6 @@ def test_temperature_not_above_zero_is_refused(scripts):
         detail.main(["--temperature", "0"])
 
 
-
 def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monkeypatch):
     # The losses and rows stubbed (the real ones take a minute here): which ladders main builds,
     # which levels it scores and which pools the heads would train on.
