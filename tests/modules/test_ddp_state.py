@@ -50,13 +50,24 @@ def assert_same_state(a: dict, b: dict) -> None:
                 torch.testing.assert_close(value, opt_b["state"][index][key], rtol=0, atol=0)
 
 
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    """8 steps on 2 processes with 2 loader workers each, validation after every step, a
+    checkpoint every 3 steps (16 items, batch 2 per rank: 4 steps per epoch, so steps 3 and 6 are
+    in the middle of epochs 0 and 1)."""
+    out = tmp_path_factory.mktemp("straight")
+    common = ["--devices", "2", "--workers", "2", "--val-every", "1", "--size", "16"]
+    run(out, *common, "--steps", "8", "--every", "3")
+    return out, common
+
+
 @pytest.mark.slow
-def test_ranks_share_each_epoch_and_draw_their_own_augmentations(tmp_path):
-    # 8 items, batch 2 per rank: 2 steps per epoch, 8 steps = 4 epochs.
-    run(tmp_path, "--devices", "2", "--steps", "8", "--size", "8")
-    ranks = [load(tmp_path, 0), load(tmp_path, 1)]
-    dataset = AugmentedPairs(8, seed=0, train=True)
-    for epoch in range(4):
+def test_ranks_share_each_epoch_and_draw_their_own_augmentations(straight_run):
+    # 16 items, batch 2 per rank, 2 loader workers per rank: 4 steps per epoch, 8 steps = 2 epochs.
+    straight, _ = straight_run
+    ranks = [load(straight, 0), load(straight, 1)]
+    dataset = AugmentedPairs(16, seed=0, train=True)
+    for epoch in range(2):
         seen = [
             item_index(path)
             for rank in ranks
@@ -64,11 +75,13 @@ def test_ranks_share_each_epoch_and_draw_their_own_augmentations(tmp_path):
             if batch_epoch == epoch
             for path in paths
         ]
-        assert sorted(seen) == list(range(8)), f"epoch {epoch}: {seen}"
+        assert sorted(seen) == list(range(16)), f"epoch {epoch}: {seen}"
     for rank in ranks:
+        assert len(rank["batches"]) == 8
         for epoch, paths, inputs, images in rank["batches"]:
             for path, given, image in zip(paths, inputs, images):
-                # an item's augmentation is a function of (seed, epoch, item) alone
+                # an item's augmentation is a function of (seed, epoch, item) alone: not of the
+                # rank or the loader worker that drew it
                 expected = dataset[ItemKey(item_index(path), epoch)]
                 assert torch.equal(given, expected["input"]) and torch.equal(
                     image, expected["image"]
@@ -82,17 +95,6 @@ def test_ranks_share_each_epoch_and_draw_their_own_augmentations(tmp_path):
         assert not torch.equal(state0, state1)
     # and the same item is augmented differently from one epoch to the next
     assert not torch.equal(dataset[ItemKey(3, 0)]["input"], dataset[ItemKey(3, 1)]["input"])
-
-
-@pytest.fixture(scope="module")
-def straight_run(tmp_path_factory):
-    """8 steps on 2 processes with 2 loader workers each, validation after every step, a
-    checkpoint every 3 steps (16 items, batch 2 per rank: 4 steps per epoch, so steps 3 and 6 are
-    in the middle of epochs 0 and 1)."""
-    out = tmp_path_factory.mktemp("straight")
-    common = ["--devices", "2", "--workers", "2", "--val-every", "1", "--size", "16"]
-    run(out, *common, "--steps", "8", "--every", "3")
-    return out, common
 
 
 @pytest.mark.slow
