@@ -86,6 +86,15 @@ def quickstart(*extra):
     return build_cli(["--config", QUICKSTART, *NO_RUN, *extra], run=False)
 
 
+def test_limit_val_batches_one_reads_as_every_batch_and_two_as_a_count():
+    # What the README tells users: Lightning types limit_*_batches float | int, so the parser
+    # reads "1" as 1.0 (every batch); the Trainer turns a whole float above 1 into a count.
+    every = quickstart("--trainer.limit_val_batches=1").trainer
+    assert every.limit_val_batches == 1.0 and isinstance(every.limit_val_batches, float)
+    two = quickstart("--trainer.limit_val_batches=2").trainer
+    assert two.limit_val_batches == 2 and isinstance(two.limit_val_batches, int)
+
+
 def test_the_data_decides_classes_and_the_model_derives_channels():
     cli = quickstart("--data.init_args.num_classes=9")
     model = cli.model
