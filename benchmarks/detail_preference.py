@@ -32,6 +32,8 @@ trained by the generator's predictions).
 second view is moved, so how large a misalignment the trained heads learn to call the same patch.
 ``--temperature T``: ``cfl-fn-aq``'s temperature (default 0.07, the recipe's), for its heads'
 training and its values.
+``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
+heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--ladders``: which ladders to run (default both), e.g. one per process.
 """
 
@@ -232,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-shift", type=int, help="cfl-fn-aq's view_shift (default 2)")
     parser.add_argument("--temperature", type=float, help="cfl-fn-aq's temperature (default 0.07)")
     parser.add_argument(
+        "--forward-only",
+        action="store_true",
+        help="cfl-fn-aq with bidirectional=False (default: both directions, the recipe's)",
+    )
+    parser.add_argument(
         "--ladders",
         nargs="+",
         choices=LADDERS,
@@ -248,16 +255,19 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--view-shift: expected pixels >= 1, got {args.view_shift}")
     if args.temperature is not None and args.temperature <= 0:
         raise SystemExit(f"--temperature: expected a value > 0, got {args.temperature}")
-    overrides = {
+    overrides: dict[str, Any] = {
         name: value
         for name, value in (("view_shift", args.view_shift), ("temperature", args.temperature))
         if value is not None
     }
+    if args.forward_only:
+        overrides["bidirectional"] = False
     recipe = aq_recipe(**overrides)
     heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
     if overrides:
         heads = (heads or "heads at initialisation") + "".join(
-            f", {name} {value:g}" for name, value in overrides.items()
+            f", {name} {value}" if isinstance(value, bool) else f", {name} {value:g}"
+            for name, value in overrides.items()
         )
     sections = [
         "# Which amount of detail each loss prefers (no training)",

@@ -149,3 +149,24 @@ def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monke
     ]
     with pytest.raises(SystemExit):
         detail.main(["--ladders", "faces"])
+
+
+def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    seen = []
+
+    def loss_columns(seed, pool, head_steps, recipe):
+        seen.append(recipe.cfl_options)
+        return {"l1": lambda p, t: 0.0}
+
+    monkeypatch.setattr(detail, "loss_columns", loss_columns)
+    monkeypatch.setattr(
+        detail, "ladder_rows", lambda t, m, levels, losses: [{"a": 0.0, "sharpness": 1.0, "l1": 0}]
+    )
+    out = tmp_path / "one.md"
+    argv = ["--items", "1", "--forward-only", "--ladders", "photos", "--out", str(out)]
+    assert detail.main(argv) == 0
+    shipped = detail.aq_recipe().cfl_options
+    assert shipped.get("bidirectional", True) is True
+    assert seen == [{**shipped, "bidirectional": False}]
+    assert "heads at initialisation, bidirectional False" in out.read_text()
