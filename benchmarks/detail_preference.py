@@ -278,18 +278,26 @@ def main(argv: list[str] | None = None) -> int:
         "in bold.",
         "",
     ]
-    if "textures" in args.ladders:
-        pool = texture_pool(TEXTURE_POOL) if args.train_heads else None
-        losses = loss_columns(args.seed, pool, args.train_heads, recipe)
-        target, make = texture_ladder(args.items)
-        rows = ladder_rows(target, make, TEXTURE_LEVELS, losses)
-        sections.append(table("textures: another rendering of the label map, sharpened by a", rows))
-    if "photos" in args.ladders:
-        pool = photo_pool() if args.train_heads else None
-        losses = loss_columns(args.seed, pool, args.train_heads, recipe)
-        target, make = photo_ladder(args.items)
-        rows = ladder_rows(target, make, PHOTO_LEVELS, losses)
-        sections.append(table(f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px", rows))
+    ladders = {  # name: (the heads' training pool, the ladder, its levels, the table's title)
+        "textures": (
+            lambda: texture_pool(TEXTURE_POOL),
+            texture_ladder,
+            TEXTURE_LEVELS,
+            "textures: another rendering of the label map, sharpened by a",
+        ),
+        "photos": (
+            photo_pool,
+            photo_ladder,
+            PHOTO_LEVELS,
+            f"photos: low-pass + a x detail moved {PHOTO_SHIFT} px",
+        ),
+    }
+    for name in (n for n in LADDERS if n in args.ladders):
+        pool, ladder, levels, title = ladders[name]
+        training = pool() if args.train_heads else None
+        losses = loss_columns(args.seed, training, args.train_heads, recipe)
+        target, make = ladder(args.items)
+        sections.append(table(title, ladder_rows(target, make, levels, losses)))
     write_report("\n".join(sections), args.out)
     return 0
 

@@ -61,7 +61,7 @@ def test_quick_run_writes_table_figure_json_and_resumes(quality, tmp_path, capsy
 
     # Scoring again from the saved generators gives the scores the runs had when they were trained
     # (the pixel loss, the paper's CFL and the random-weights recipe: the evaluation does not depend
-    # on the recipe otherwise, and rescoring all ten would double this test's time).
+    # on the recipe otherwise; rescoring all ten added about 30 s here).
     some = ["--recipes", "l1", "cfl", "cfl-fn-aq"]
     rescore = [*args, *some, "--resume", "--rescore", "--json", str(tmp_path / "s.json")]
     assert quality.main(rescore) == 0
