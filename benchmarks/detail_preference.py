@@ -35,6 +35,11 @@ training and its values.
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--ladders``: which ladders to run (default both), e.g. one per process.
+``--per-layer``: also each layer's ``cfl-fn-aq`` value with the same heads (its layer weight 1,
+the others 0), and a second table per ladder: where fixed layer weightings are lowest. A
+weighting's value is ``sum_l w_l v_l`` (weights normalised to sum 1), and the heads of each layer
+train on their own layer's term alone (Adam, so their steps do not depend on the weight), so every
+weighting is read from one run.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ LADDERS = ("textures", "photos")
 TERM = "feature-mean term"
 TERM_WEIGHT = 3.0  # as in the screened recipe cfl-fn-aq-fmean
 TEXTURE_POOL = 512  # training images the heads may train on with --train-heads
+LAYER_PREFIX = "cfl-fn-aq at "  # the per-layer columns: "cfl-fn-aq at relu2_1", ...
 
 
 def texture_pool(count: int) -> torch.Tensor:
@@ -141,10 +147,12 @@ def loss_columns(
     pool: torch.Tensor | None = None,
     head_steps: int = 0,
     recipe: Recipe | None = None,
+    per_layer: bool = False,
 ) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """Name -> ``(pred, target) -> value`` for every loss of the table (``cfl-fn-aq``'s heads
     trained ``head_steps`` steps on ``pool``; ``recipe`` defaults to :func:`aq_recipe`'s; see
-    :func:`train_view_heads`)."""
+    :func:`train_view_heads`). ``per_layer`` adds ``cfl-fn-aq``'s value at each of its layers
+    alone, with the same heads (see :class:`OneLayer`)."""
     recipes = {r.name: r for r in main_recipes(False)}
     torch.manual_seed(seed)  # the heads' initialisation
     paper = make_cfl(recipes["cfl"], seed).eval()
@@ -165,13 +173,71 @@ def loss_columns(
 
         return value
 
-    return {
+    columns = {
         "l1": lambda p, t: float((p - t).abs().mean()),
         "vgg": lambda p, t: float(vgg(p, t)),
         "cfl (paper's heads, init)": drawn(paper),
         f"cfl-fn-aq ({f'heads {head_steps} steps' if head_steps else 'init'})": drawn(aq),
         TERM: lambda p, t: feature_mean_term(aq.extractor, aq.layers, p, t),
     }
+    if per_layer:
+        for name in aq.layers:
+            columns[LAYER_PREFIX + name] = drawn(OneLayer(aq, name))
+    return columns
+
+
+class OneLayer(torch.nn.Module):
+    """``loss`` (a :class:`ContrastiveFeatureLoss`, shared, not copied) with the weight of layer
+    ``name`` 1 and every other layer's 0 while it is called; the weights are restored after."""
+
+    def __init__(self, loss: torch.nn.Module, name: str) -> None:
+        super().__init__()
+        if name not in loss.layer_weights:
+            raise ValueError(f"name: expected one of {list(loss.layer_weights)}, got {name!r}")
+        self.loss, self.name = loss, name
+
+    def forward(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        kept = self.loss.layer_weights
+        self.loss.layer_weights = {n: float(n == self.name) for n in kept}
+        try:
+            return self.loss(*args, **kwargs)
+        finally:
+            self.loss.layer_weights = kept
+
+
+# Fixed before the run (session 36 plan): the layer weightings read from the per-layer columns.
+LAYER_WEIGHTINGS = {
+    "uniform (shipped)": {"relu2_1": 1, "relu3_1": 1, "relu4_1": 1, "relu5_1": 1},
+    "relu2_1 alone": {"relu2_1": 1},
+    "relu3_1 alone": {"relu3_1": 1},
+    "relu4_1 alone": {"relu4_1": 1},
+    "relu5_1 alone": {"relu5_1": 1},
+    "without relu2_1": {"relu3_1": 1, "relu4_1": 1, "relu5_1": 1},
+    "without relu3_1": {"relu2_1": 1, "relu4_1": 1, "relu5_1": 1},
+    "without relu4_1": {"relu2_1": 1, "relu3_1": 1, "relu5_1": 1},
+    "without relu5_1": {"relu2_1": 1, "relu3_1": 1, "relu4_1": 1},
+    "relu4_1 + relu5_1": {"relu4_1": 1, "relu5_1": 1},
+    "relu2_1 + relu3_1": {"relu2_1": 1, "relu3_1": 1},
+}
+
+
+def weighting_table(
+    title: str, rows: list[dict[str, float]], weightings: dict[str, dict[str, float]]
+) -> str:
+    """Markdown table: for each weighting (layer -> weight, missing layers 0, normalised to sum
+    1), its value ``sum_l w_l v_l`` at its lowest level of ``rows`` (which hold the per-layer
+    columns), that level and its sharpness."""
+    lines = [f"### {title}", "", "| layer weights | lowest at a (sharpness) | value there |"]
+    lines.append("|---|---|---|")
+    for label, weights in weightings.items():
+        total = sum(weights.values())
+        values = [
+            sum(w / total * row[LAYER_PREFIX + name] for name, w in weights.items()) for row in rows
+        ]
+        i = min(range(len(rows)), key=values.__getitem__)
+        a, sharpness = rows[i]["a"], rows[i]["sharpness"]
+        lines.append(f"| {label} | {a:g} ({sharpness:.2f}) | {values[i]:.4f} |")
+    return "\n".join(lines) + "\n"
 
 
 def feature_mean_term(
@@ -239,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         help="cfl-fn-aq with bidirectional=False (default: both directions, the recipe's)",
     )
     parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="also cfl-fn-aq at each layer alone, and fixed layer weightings read from them",
+    )
+    parser.add_argument(
         "--ladders",
         nargs="+",
         choices=LADDERS,
@@ -295,9 +366,14 @@ def main(argv: list[str] | None = None) -> int:
     for name in (n for n in LADDERS if n in args.ladders):
         pool, ladder, levels, title = ladders[name]
         training = pool() if args.train_heads else None
-        losses = loss_columns(args.seed, training, args.train_heads, recipe)
+        losses = loss_columns(args.seed, training, args.train_heads, recipe, args.per_layer)
         target, make = ladder(args.items)
-        sections.append(table(title, ladder_rows(target, make, levels, losses)))
+        rows = ladder_rows(target, make, levels, losses)
+        sections.append(table(title, rows))
+        if args.per_layer:
+            sections.append(
+                weighting_table(f"{name}: cfl-fn-aq's layer weights", rows, LAYER_WEIGHTINGS)
+            )
     write_report("\n".join(sections), args.out)
     return 0
 

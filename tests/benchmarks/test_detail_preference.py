@@ -120,7 +120,7 @@ def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monke
     detail, _ = scripts
     calls = []
 
-    def loss_columns(seed, pool, head_steps, recipe):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
         calls.append(("losses", None if pool is None else tuple(pool.shape), head_steps))
         return {"l1": lambda p, t: 0.0}
 
@@ -155,7 +155,7 @@ def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monke
     detail, _ = scripts
     seen = []
 
-    def loss_columns(seed, pool, head_steps, recipe):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
         seen.append(recipe.cfl_options)
         return {"l1": lambda p, t: 0.0}
 
@@ -170,3 +170,95 @@ def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monke
     assert shipped.get("bidirectional", True) is True
     assert seen == [{**shipped, "bidirectional": False}]
     assert "heads at initialisation, bidirectional False" in out.read_text()
+
+
+def _view_loss(seed, **options):
+    from cfl_lightning.losses import ContrastiveFeatureLoss
+    from cfl_lightning.networks import ConvEncoderFeatures
+
+    torch.manual_seed(seed)
+    encoder = ConvEncoderFeatures(widths=(4, 8, 8), trainable=False)
+    return ContrastiveFeatureLoss(
+        extractor=encoder, num_patches=16, critic="target_views", **options
+    ).eval()
+
+
+def test_one_layer_is_the_loss_with_that_layers_weight_alone(scripts):
+    detail, _ = scripts
+    loss = _view_loss(0)
+    pred, target = (
+        torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(k)) * 2 - 1 for k in (1, 2)
+    )
+
+    def value(module):
+        with torch.no_grad():
+            return float(module(pred, target, generator=torch.Generator().manual_seed(5)))
+
+    kept = dict(loss.layer_weights)
+    per_layer = {name: value(detail.OneLayer(loss, name)) for name in loss.layers}
+    assert loss.layer_weights == kept  # restored after each call
+    for i, name in enumerate(loss.layers):  # a loss built with that layer's weight alone
+        alone = _view_loss(0, layer_weights=[float(j == i) for j in range(len(loss.layers))])
+        assert per_layer[name] == pytest.approx(value(alone), rel=1e-5)
+    # The shipped uniform weighting is the mean of the layers' values.
+    assert value(loss) == pytest.approx(sum(per_layer.values()) / len(per_layer), rel=1e-5)
+    with pytest.raises(
+        ValueError,
+        match=r"name: expected one of \['conv1', 'conv2', 'conv3'\], "
+        r"got 'relu9_1'",
+    ):
+        detail.OneLayer(loss, "relu9_1")
+
+
+def test_weighting_table_reads_each_weighting_from_the_layer_columns(scripts):
+    detail, _ = scripts
+    col = detail.LAYER_PREFIX
+    rows = [
+        {"a": 0.0, "sharpness": 0.5, col + "x": 1.0, col + "y": 9.0},
+        {"a": 1.0, "sharpness": 1.0, col + "x": 3.0, col + "y": 4.0},
+        {"a": 2.0, "sharpness": 1.5, col + "x": 6.0, col + "y": 2.0},
+    ]
+    weightings = {"x alone": {"x": 1}, "even": {"x": 1, "y": 1}, "y thrice": {"x": 1, "y": 3}}
+    text = detail.weighting_table("w", rows, weightings)
+    assert "| x alone | 0 (0.50) | 1.0000 |" in text
+    assert "| even | 1 (1.00) | 3.5000 |" in text  # (3 + 4) / 2; the ends give 5 and 4
+    assert "| y thrice | 2 (1.50) | 3.0000 |" in text  # (6 + 3 x 2) / 4
+
+
+def test_per_layer_adds_the_layer_weightings_table(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    seen = []
+
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
+        seen.append(per_layer)
+        return {"l1": lambda p, t: 0.0}
+
+    def ladder_rows(target, make, levels, losses):
+        layers = {detail.LAYER_PREFIX + n: 1.0 for n in ("relu2_1", "relu3_1", "relu4_1")}
+        return [
+            {
+                "a": a,
+                "sharpness": 1.0,
+                "l1": 0.0,
+                **layers,
+                detail.LAYER_PREFIX + "relu5_1": abs(a - 0.25),
+            }
+            for a in levels
+        ]
+
+    monkeypatch.setattr(detail, "loss_columns", loss_columns)
+    monkeypatch.setattr(detail, "ladder_rows", ladder_rows)
+    out = tmp_path / "layers.md"
+    assert (
+        detail.main(["--items", "1", "--per-layer", "--ladders", "textures", "--out", str(out)])
+        == 0
+    )
+    assert seen == [True]
+    text = out.read_text()
+    assert "### textures: cfl-fn-aq's layer weights" in text
+    assert "| relu5_1 alone | 0.25 (1.00) | 0.0000 |" in text
+    assert "| without relu5_1 | -0.75 (1.00) | 1.0000 |" in text  # ties: the first level
+    assert text.count("| uniform (shipped) |") == 1
+    seen.clear()
+    assert detail.main(["--items", "1", "--ladders", "textures", "--out", str(out)]) == 0
+    assert seen == [False] and "layer weights" not in out.read_text()
