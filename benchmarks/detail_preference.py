@@ -32,6 +32,9 @@ trained by the generator's predictions).
 second view is moved, so how large a misalignment the trained heads learn to call the same patch.
 ``--temperature T``: ``cfl-fn-aq``'s temperature (default 0.07, the recipe's), for its heads'
 training and its values.
+``--num-patches N``: ``cfl-fn-aq``'s ``num_patches`` (default 256, the recipe's): locations drawn
+per layer and image (at 64x64 its layers have 1024, 256, 64 and 16), so how many negatives each
+patch has, for the heads' training and the values.
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--ladders``: which ladders to run (default both), e.g. one per process.
@@ -299,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--view-shift", type=int, help="cfl-fn-aq's view_shift (default 2)")
     parser.add_argument("--temperature", type=float, help="cfl-fn-aq's temperature (default 0.07)")
+    parser.add_argument("--num-patches", type=int, help="cfl-fn-aq's num_patches (default 256)")
     parser.add_argument(
         "--forward-only",
         action="store_true",
@@ -326,9 +330,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--view-shift: expected pixels >= 1, got {args.view_shift}")
     if args.temperature is not None and args.temperature <= 0:
         raise SystemExit(f"--temperature: expected a value > 0, got {args.temperature}")
+    if args.num_patches is not None and args.num_patches < 2:
+        raise SystemExit(f"--num-patches: expected a count >= 2, got {args.num_patches}")
     overrides: dict[str, Any] = {
         name: value
-        for name, value in (("view_shift", args.view_shift), ("temperature", args.temperature))
+        for name, value in (
+            ("view_shift", args.view_shift),
+            ("temperature", args.temperature),
+            ("num_patches", args.num_patches),
+        )
         if value is not None
     }
     if args.forward_only:

@@ -114,6 +114,33 @@ def test_temperature_not_above_zero_is_refused(scripts):
         detail.main(["--temperature", "0"])
 
 
+def test_num_patches_below_two_is_refused(scripts):
+    detail, _ = scripts
+    with pytest.raises(SystemExit, match="--num-patches: expected a count >= 2, got 1"):
+        detail.main(["--num-patches", "1"])
+
+
+def test_num_patches_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    seen = []
+
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
+        seen.append(recipe.cfl_options)
+        return {"l1": lambda p, t: 0.0}
+
+    monkeypatch.setattr(detail, "loss_columns", loss_columns)
+    monkeypatch.setattr(
+        detail, "ladder_rows", lambda t, m, levels, losses: [{"a": 0.0, "sharpness": 1.0, "l1": 0}]
+    )
+    out = tmp_path / "np.md"
+    argv = ["--items", "1", "--num-patches", "64", "--ladders", "photos", "--out", str(out)]
+    assert detail.main(argv) == 0
+    shipped = detail.aq_recipe().cfl_options
+    assert "num_patches" not in shipped  # the loss's default, 256
+    assert seen == [{**shipped, "num_patches": 64}]
+    assert "heads at initialisation, num_patches 64" in out.read_text()
+
+
 def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monkeypatch):
     # The losses and rows stubbed (the real ones take a minute here): which ladders main builds,
     # which levels it scores and which pools the heads would train on.
