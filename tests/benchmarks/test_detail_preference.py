@@ -120,8 +120,9 @@ def test_num_patches_below_two_is_refused(scripts):
         detail.main(["--num-patches", "1"])
 
 
-def test_num_patches_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeypatch):
-    detail, _ = scripts
+def _options_and_report(detail, tmp_path, monkeypatch, *options):
+    """``cfl-fn-aq``'s options as main passes them with ``options`` (the losses and rows stubbed:
+    the real ones take a minute here), and the report's text."""
     seen = []
 
     def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
@@ -132,13 +133,18 @@ def test_num_patches_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeyp
     monkeypatch.setattr(
         detail, "ladder_rows", lambda t, m, levels, losses: [{"a": 0.0, "sharpness": 1.0, "l1": 0}]
     )
-    out = tmp_path / "np.md"
-    argv = ["--items", "1", "--num-patches", "64", "--ladders", "photos", "--out", str(out)]
-    assert detail.main(argv) == 0
+    out = tmp_path / "report.md"
+    assert detail.main(["--items", "1", *options, "--ladders", "photos", "--out", str(out)]) == 0
+    return seen, out.read_text()
+
+
+def test_num_patches_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--num-patches", "64")
     shipped = detail.aq_recipe().cfl_options
     assert "num_patches" not in shipped  # the loss's default, 256
     assert seen == [{**shipped, "num_patches": 64}]
-    assert "heads at initialisation, num_patches 64" in out.read_text()
+    assert "heads at initialisation, num_patches 64" in report
 
 
 def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monkeypatch):
@@ -180,23 +186,11 @@ def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monke
 
 def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monkeypatch):
     detail, _ = scripts
-    seen = []
-
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
-        seen.append(recipe.cfl_options)
-        return {"l1": lambda p, t: 0.0}
-
-    monkeypatch.setattr(detail, "loss_columns", loss_columns)
-    monkeypatch.setattr(
-        detail, "ladder_rows", lambda t, m, levels, losses: [{"a": 0.0, "sharpness": 1.0, "l1": 0}]
-    )
-    out = tmp_path / "one.md"
-    argv = ["--items", "1", "--forward-only", "--ladders", "photos", "--out", str(out)]
-    assert detail.main(argv) == 0
+    seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--forward-only")
     shipped = detail.aq_recipe().cfl_options
     assert shipped.get("bidirectional", True) is True
     assert seen == [{**shipped, "bidirectional": False}]
-    assert "heads at initialisation, bidirectional False" in out.read_text()
+    assert "heads at initialisation, bidirectional False" in report
 
 
 def _view_loss(seed, **options):
