@@ -35,6 +35,7 @@ training and its values.
 ``--num-patches N``: ``cfl-fn-aq``'s ``num_patches`` (default 256, the recipe's): locations drawn
 per layer and image (at 64x64 its layers have 1024, 256, 64 and 16), so how many negatives each
 patch has, for the heads' training and the values.
+``--head-dim D``: the width of ``cfl-fn-aq``'s MLP heads (default 256, the recipe's).
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--ladders``: which ladders to run (default both), e.g. one per process.
@@ -303,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view-shift", type=int, help="cfl-fn-aq's view_shift (default 2)")
     parser.add_argument("--temperature", type=float, help="cfl-fn-aq's temperature (default 0.07)")
     parser.add_argument("--num-patches", type=int, help="cfl-fn-aq's num_patches (default 256)")
+    parser.add_argument("--head-dim", type=int, help="cfl-fn-aq's head_dim (default 256)")
     parser.add_argument(
         "--forward-only",
         action="store_true",
@@ -332,12 +334,15 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--temperature: expected a value > 0, got {args.temperature}")
     if args.num_patches is not None and args.num_patches < 2:
         raise SystemExit(f"--num-patches: expected a count >= 2, got {args.num_patches}")
+    if args.head_dim is not None and args.head_dim < 1:
+        raise SystemExit(f"--head-dim: expected a width >= 1, got {args.head_dim}")
     overrides: dict[str, Any] = {
         name: value
         for name, value in (
             ("view_shift", args.view_shift),
             ("temperature", args.temperature),
             ("num_patches", args.num_patches),
+            ("head_dim", args.head_dim),
         )
         if value is not None
     }

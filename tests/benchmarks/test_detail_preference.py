@@ -184,6 +184,15 @@ def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monke
         detail.main(["--ladders", "faces"])
 
 
+def test_head_dim_below_one_is_refused_and_reaches_cfl_fn_aq(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    with pytest.raises(SystemExit, match="--head-dim: expected a width >= 1, got 0"):
+        detail.main(["--head-dim", "0"])
+    seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--head-dim", "64")
+    assert seen == [{**detail.aq_recipe().cfl_options, "head_dim": 64}]
+    assert "heads at initialisation, head_dim 64" in report
+
+
 def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monkeypatch):
     detail, _ = scripts
     seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--forward-only")
