@@ -209,7 +209,7 @@ class OneLayer(torch.nn.Module):
             self.loss.layer_weights = kept
 
 
-# Fixed before the run (session 36 plan): the layer weightings read from the per-layer columns.
+# Fixed before the run (BENCHMARKS.md, "layer weights"): the weightings read from the layer columns.
 LAYER_WEIGHTINGS = {
     "uniform (shipped)": {"relu2_1": 1, "relu3_1": 1, "relu4_1": 1, "relu5_1": 1},
     "relu2_1 alone": {"relu2_1": 1},
