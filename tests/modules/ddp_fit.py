@@ -1,6 +1,10 @@
-"""Run by tests/modules/test_ddp.py: a 2-process CPU (gloo) fit; each rank saves its weights.
+"""Run by tests/modules/test_ddp.py: 2-process CPU (gloo) fits, one after the other in the same
+pair of processes (Lightning starts the second process at the first fit; the later fits reuse both
+processes and their process group). Each rank saves its weights after each fit.
 
-python tests/modules/ddp_fit.py OUT_DIR STRATEGY TERMS   (TERMS e.g. cfl+gan)
+python tests/modules/ddp_fit.py OUT_DIR STRATEGY:TERMS [STRATEGY:TERMS ...]   (TERMS e.g. cfl+gan)
+
+Writes OUT_DIR/<STRATEGY>-<TERMS>/rank<r>.pt. A fit that fails ends the script with its error.
 """
 
 import sys
@@ -20,20 +24,28 @@ class SaveWeights(pl.Callback):
 
     def on_train_end(self, trainer, pl_module):
         state = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
+        self.folder.mkdir(parents=True, exist_ok=True)
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 
+def run_folder(out: Path, strategy: str, terms: str) -> Path:
+    """Where the fit of ``strategy`` with loss ``terms`` saves each rank's weights."""
+    return out / f"{strategy}-{terms}"
+
+
 def main() -> None:
-    out, strategy, terms = Path(sys.argv[1]), sys.argv[2], sys.argv[3].split("+")
-    pl.seed_everything(0, workers=True)
-    module = make_module({name: 1.0 for name in terms})
-    trainer = make_trainer(
-        max_steps=3,
-        devices=2,
-        strategy=strategy,
-        callbacks=[SaveWeights(out)],
-    )
-    trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
+    out = Path(sys.argv[1])
+    for run in sys.argv[2:]:
+        strategy, terms = run.split(":")
+        pl.seed_everything(0, workers=True)
+        module = make_module({name: 1.0 for name in terms.split("+")})
+        trainer = make_trainer(
+            max_steps=3,
+            devices=2,
+            strategy=strategy,
+            callbacks=[SaveWeights(run_folder(out, strategy, terms))],
+        )
+        trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
 
 
 if __name__ == "__main__":

@@ -1,3 +1,8 @@
+"""Two-process CPU DDP (gloo) fits of a tiny module: ranks stay identical, and a GAN under plain
+DDP is refused with the strategy to use. All three fits run in one pair of processes
+(tests/modules/ddp_fit.py), the refused one last: a process pair's start costs about as much as a
+fit here."""
+
 import os
 import subprocess
 import sys
@@ -6,30 +11,36 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.modules.ddp_fit import run_folder
+
 SCRIPT = Path(__file__).with_name("ddp_fit.py")
+FITS = [("ddp_find_unused_parameters_true", "cfl+gan+feature_matching"), ("ddp", "cfl+l1")]
+REFUSED = ("ddp", "cfl+gan")
 
 
-def run_ddp(tmp_path: Path, strategy: str, terms: str) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def ddp_fits(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("ddp_fits")
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), str(tmp_path), strategy, terms],
+    runs = [f"{strategy}:{terms}" for strategy, terms in [*FITS, REFUSED]]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(out), *runs],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=out,
         env=env,
         timeout=300,
     )
+    return out, result
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("strategy", "terms"),
-    [("ddp_find_unused_parameters_true", "cfl+gan+feature_matching"), ("ddp", "cfl+l1")],
-)
-def test_two_process_fit_keeps_ranks_identical(tmp_path, strategy, terms):
-    result = run_ddp(tmp_path, strategy, terms)
-    assert result.returncode == 0, result.stderr[-3000:]
-    rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
+@pytest.mark.parametrize(("strategy", "terms"), FITS)
+def test_two_process_fit_keeps_ranks_identical(ddp_fits, strategy, terms):
+    out, result = ddp_fits
+    folder = run_folder(out, strategy, terms)
+    assert (folder / "rank1.pt").exists(), result.stderr[-3000:]
+    rank0, rank1 = torch.load(folder / "rank0.pt"), torch.load(folder / "rank1.pt")
     assert rank0.keys() == rank1.keys()
     trained = [k for k in rank0 if k.startswith(("generator.", "cfl.heads.", "discriminator."))]
     assert any(k.startswith("cfl.heads.") for k in trained)
@@ -38,7 +49,11 @@ def test_two_process_fit_keeps_ranks_identical(tmp_path, strategy, terms):
 
 
 @pytest.mark.slow
-def test_gan_under_plain_ddp_is_refused_with_the_strategy_to_use(tmp_path):
-    result = run_ddp(tmp_path, "ddp", "cfl+gan")
+def test_gan_under_plain_ddp_is_refused_with_the_strategy_to_use(ddp_fits):
+    out, result = ddp_fits
+    # The fits before it finished on both ranks: the failure is the refused fit's.
+    for strategy, terms in FITS:
+        assert (run_folder(out, strategy, terms) / "rank1.pt").exists(), result.stderr[-3000:]
     assert result.returncode != 0
+    assert not run_folder(out, *REFUSED).exists()
     assert "ddp_find_unused_parameters_true" in result.stderr
