@@ -227,7 +227,7 @@ def run_all(args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, A
             precision=args.precision,
             photo_root=Path(photo_root),
             textures_train_size=64 if args.quick else 2000,
-            textures_test_size=8 if args.quick else 128,
+            textures_test_size=4 if args.quick else 128,
         )
         for task in args.tasks:
             for seed in args.seeds:

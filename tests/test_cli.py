@@ -37,6 +37,7 @@ def test_there_are_paper_task_and_quickstart_configs():
         assert path.read_text().startswith("# "), f"{path.name} must say what it reproduces"
 
 
+@pytest.mark.slow
 def test_fit_validate_predict_through_the_cfl_command(tmp_path):
     quickstart = str(ROOT / "configs" / "quickstart.yaml")
     command = [

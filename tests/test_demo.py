@@ -1,6 +1,9 @@
+import pytest
+
 from cfl_lightning import demo
 
 
+@pytest.mark.slow
 def test_quick_demo_trains_both_and_writes_figure_and_table(tmp_path, capsys):
     results = demo.main(["--quick", "--output", str(tmp_path)])
     assert set(results) == {"L1", "CFL"}

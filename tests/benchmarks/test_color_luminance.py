@@ -20,6 +20,7 @@ def test_luminance_psnr_matches_a_direct_computation(scripts):
     torch.testing.assert_close(color_luminance.luminance_psnr(prediction, grey)[0], expected)
 
 
+@pytest.mark.slow
 def test_script_scores_saved_colorization_runs_and_the_grey_reference(scripts, tmp_path):
     color_luminance, quality = scripts
     args = ["--quick", "--tasks", "photo_color", "--recipes", "l1", "--out-dir", str(tmp_path)]
@@ -70,6 +71,7 @@ def test_band_scores_combine_into_the_primary_patch_swd(scripts):
     assert bands[0] > bands[2]  # a 3x3 blur of noise lives in the finest band
 
 
+@pytest.mark.slow
 def test_script_scores_the_chroma_task_with_its_bands(scripts, tmp_path):
     color_luminance, quality = scripts
     args = ["--quick", "--tasks", "photo_color_chroma", "--recipes", "l1", "--out-dir"]

@@ -47,6 +47,7 @@ def test_only_target_views_recipes_are_accepted(scripts):
         critic_sensitivity.critic_loss("textures", "cfl", 0)
 
 
+@pytest.mark.slow
 def test_quick_run_writes_the_table(scripts, tmp_path):
     critic_sensitivity, _ = scripts
     out = tmp_path / "s.md"

@@ -47,6 +47,7 @@ def test_shares_of_the_excess_add_up_to_the_sharpness_ratio(scripts):
     assert min(result["ratio"]) > 1
 
 
+@pytest.mark.slow
 def test_script_splits_a_saved_textures_run(scripts, tmp_path):
     regions, quality = scripts
     args = ["--quick", "--tasks", "textures", "--recipes", "l1", "--out-dir", str(tmp_path)]
