@@ -26,10 +26,46 @@ def _open(path: Path) -> Image.Image:
         raise ImageFileError(f"{path}: unreadable or truncated image file ({error})") from error
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
+def rgb_array(image: Image.Image, source: str | Path = "image") -> np.ndarray:
+    """``image`` as ``uint8`` ``(H, W, 3)``.
+
+    8-bit modes go through PIL's RGB conversion (grey and palette expanded, alpha dropped, CMYK
+    converted). Grey images of more than 8 bits are scaled to 8 bits, not clipped: 16-bit
+    (``I;16``, and ``I`` as older Pillow opens 16-bit PNGs) by ``255 / 65535``, which needs
+    values in ``[0, 65535]``; 32-bit float (``F``, e.g. a float TIFF) by 255, which needs values
+    in ``[0, 1]``. Values outside those ranges raise :class:`ImageFileError` naming ``source``.
+    """
+    mode = image.mode
+    if mode in SIXTEEN_BIT_MODES or mode == "I":
+        grey = np.asarray(image).astype(np.int64)
+        low, high, limit, scale = int(grey.min()), int(grey.max()), 65535, 255 / 65535
+    elif mode == "F":
+        grey = np.asarray(image, dtype=np.float64)
+        low, high, limit, scale = float(grey.min()), float(grey.max()), 1, 255
+    else:
+        try:
+            return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+        except ValueError as error:  # a mode PIL cannot convert (e.g. "La")
+            message = f"{source}: mode {mode!r} cannot be read as RGB ({error})"
+            raise ImageFileError(message) from error
+    if not (np.isfinite(low) and np.isfinite(high) and low >= 0 and high <= limit):
+        raise ImageFileError(
+            f"{source}: mode {mode!r} grey image with values in [{low}, {high}]; expected "
+            f"[0, {limit}] ({'16-bit integer' if limit == 65535 else 'float'} intensities); "
+            "save it as 8- or 16-bit PNG"
+        )
+    eight_bit = np.rint(grey * scale).astype(np.uint8)
+    return np.repeat(eight_bit[:, :, None], 3, axis=2)
+
+
 def read_image(path: str | Path) -> torch.Tensor:
-    """RGB image as ``uint8`` ``(3, H, W)``."""
-    image = _open(Path(path)).convert("RGB")
-    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    """RGB image as ``uint8`` ``(3, H, W)``; 16-bit and float grey files scaled to 8 bits (see
+    :func:`rgb_array`)."""
+    path = Path(path)
+    return torch.from_numpy(rgb_array(_open(path), path)).permute(2, 0, 1)
 
 
 def read_label(path: str | Path) -> torch.Tensor:

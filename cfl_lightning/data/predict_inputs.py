@@ -46,6 +46,7 @@ from cfl_lightning.data.io import (
     list_images,
     read_image,
     read_label,
+    rgb_array,
     to_unit_range,
 )
 from cfl_lightning.data.label_image import check_label_ids
@@ -295,8 +296,7 @@ def image_to_tensor(image: Image.Image | str | Path) -> torch.Tensor:
     """A PIL image (or an image file) as an RGB batch ``(1, 3, H, W)`` float in ``[-1, 1]``."""
     if not isinstance(image, Image.Image):
         return to_unit_range(read_image(image)).unsqueeze(0)
-    array = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    return to_unit_range(torch.from_numpy(array).permute(2, 0, 1)).unsqueeze(0)
+    return to_unit_range(torch.from_numpy(rgb_array(image)).permute(2, 0, 1)).unsqueeze(0)
 
 
 IMAGE_MODES = {1: "L", 3: "RGB", 4: "RGBA"}  # channels -> the PIL mode that stores them
