@@ -75,6 +75,11 @@ def check_image_pair(
             raise ValueError(
                 f"{name}: expected a 4-D (B, {channels}, H, W) tensor, got shape {tuple(x.shape)}"
             )
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{name}: expected a floating-point tensor in input_range={input_range}, got "
+                f"{x.dtype} (convert integer images, e.g. uint8 / 127.5 - 1)"
+            )
         if x.shape[1] != channels:
             raise ValueError(
                 f"{name}: expected {channels} channels (B, {channels}, H, W), got shape "

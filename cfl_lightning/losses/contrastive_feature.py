@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
+from cfl_lightning.losses.compute_dtype import cast_to_module_dtype
 from cfl_lightning.losses.patch_nce import (
     NORMALIZE_EPS,
     check_query_negatives,
@@ -384,6 +385,9 @@ class ContrastiveFeatureLoss(nn.Module):
         ``generator``: a ``torch.Generator`` for the patch locations (default: the global RNG of
         ``pred``'s device). ``locations``: the locations to use instead of drawing them, ``(L, n)``
         int64 on ``pred``'s device as :meth:`draw_locations` returns them.
+
+        Images of another floating dtype than the extractor's (float16 or float64 against a
+        float32 loss) are cast to it, differentiably; under autocast nothing is cast.
         """
         check_image_pair(
             pred,
@@ -394,6 +398,7 @@ class ContrastiveFeatureLoss(nn.Module):
             channels_hint=self._channels_hint(),
         )
         check_feature_size(pred, getattr(self.extractor, "strides", None))
+        pred, target = cast_to_module_dtype(self.extractor, pred, target)
         views = self._trains_on_views()
         trainable = self._extractor_is_trainable()
         batch = pred.shape[0]

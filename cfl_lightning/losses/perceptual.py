@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
+from cfl_lightning.losses.compute_dtype import cast_to_module_dtype
 from cfl_lightning.networks.vgg import VGG19Features
 
 PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -73,6 +74,7 @@ class PerceptualLoss(nn.Module):
         """``pred``, ``target``: ``(B, 3, H, W)`` in ``input_range``. Returns a scalar."""
         check_image_pair(pred, target, self.input_range, values=self.value_checks.due())
         check_feature_size(pred, getattr(self.extractor, "strides", None), min_locations=1)
+        pred, target = cast_to_module_dtype(self.extractor, pred, target)
         pred_features = self.extractor(pred)
         with torch.no_grad():
             target_features = self.extractor(target)
