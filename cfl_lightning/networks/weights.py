@@ -47,7 +47,9 @@ def load_torchvision_state_dict(
                 f"{imagenet_weights.url} on a machine with internet access and put it "
                 f"at {target} (folder: {target.parent}, set TORCH_HOME to move it), pass "
                 "weights='<path to a state dict>', or use weights='random' (no pretrained "
-                "features; fine for tests and for CFL, whose critic is trained)."
+                "features: a different loss; for CFL use the random-features recipe of "
+                "configs/loss/cfl_random_weights.yaml, README 'Offline use and pretrained "
+                "weights')."
             ) from error
     path = Path(weights)
     if not path.is_file():
