@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.accelerators import CPUAccelerator
 from torch.utils.data import DataLoader, Dataset
 
 from cfl_lightning.data.resumable_loader import ResumableDataLoader
@@ -54,7 +55,7 @@ class ImageDataModule(pl.LightningDataModule):
     Args:
         batch_size: images per batch and device; default 1 (SPADE/pix2pix use 1 per GPU or more).
         num_workers: DataLoader worker processes; default 0.
-        pin_memory: pin host memory (for GPU training).
+        pin_memory: pin host memory (for GPU training; ignored under a CPU Trainer).
         persistent_workers: keep workers between epochs (only with ``num_workers > 0``).
         seed: seed of the train shuffle and augmentations; default 0.
         split_seed: seed of the validation hold-out and of generated or degraded evaluation
@@ -136,9 +137,17 @@ class ImageDataModule(pl.LightningDataModule):
         return {
             "batch_size": self.batch_size,
             "num_workers": self.num_workers,
-            "pin_memory": self.pin_memory,
+            "pin_memory": self._pins_memory(),
             "persistent_workers": self.persistent_workers,
         }
+
+    def _pins_memory(self) -> bool:
+        """``pin_memory``, except under a Trainer that runs on the CPU (pinning there only warns
+        that no accelerator is found): the GPU configs then run unchanged on a CPU."""
+        trainer = self.trainer
+        if not self.pin_memory or trainer is None:
+            return self.pin_memory
+        return not isinstance(trainer.accelerator, CPUAccelerator)
 
     def train_dataloader(self) -> ResumableDataLoader:
         dataset = self.dataset("train")
