@@ -5,6 +5,7 @@ from cfl_lightning.data.base import ImageDataModule
 from cfl_lightning.data.checks import DatasetError
 from cfl_lightning.data.cityscapes import CityscapesDataModule
 from cfl_lightning.data.coco_stuff import COCOStuffDataModule
+from cfl_lightning.data.color_labels import ColorLabels
 from cfl_lightning.data.degradations import (
     Colorization,
     Degradation,
@@ -37,6 +38,7 @@ __all__ = [
     "ADE20KDataModule",
     "COCOStuffDataModule",
     "CityscapesDataModule",
+    "ColorLabels",
     "Colorization",
     "DatasetError",
     "Degradation",

@@ -15,7 +15,8 @@ class ImageFileError(ValueError):
     """An image or label file that cannot be used; the message names the file."""
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: Path) -> Image.Image:
+    """The decoded image at ``path``; :class:`ImageFileError` naming it if missing or unreadable."""
     try:
         with Image.open(path) as image:
             image.load()
@@ -65,14 +66,14 @@ def read_image(path: str | Path) -> torch.Tensor:
     """RGB image as ``uint8`` ``(3, H, W)``; 16-bit and float grey files scaled to 8 bits (see
     :func:`rgb_array`)."""
     path = Path(path)
-    return torch.from_numpy(rgb_array(_open(path), path)).permute(2, 0, 1)
+    return torch.from_numpy(rgb_array(open_image(path), path)).permute(2, 0, 1)
 
 
 def read_label(path: str | Path) -> torch.Tensor:
     """Single-channel label or instance map as ``int64`` ``(H, W)`` (8-bit, palette or 16/32-bit
     PNG; an RGB file is rejected rather than guessed)."""
     path = Path(path)
-    image = _open(path)
+    image = open_image(path)
     if image.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
         raise ImageFileError(
             f"{path}: expected a single-channel label map (PNG mode L, P or I), got mode "

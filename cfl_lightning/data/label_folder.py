@@ -11,12 +11,19 @@ from cfl_lightning.data.checks import (
     require_folder,
     require_nonempty,
 )
-from cfl_lightning.data.label_image import LabelImageDataModule, LabelImageSample, pair_samples
+from cfl_lightning.data.color_labels import ColorLabels
+from cfl_lightning.data.label_image import (
+    LabelImageDataModule,
+    LabelImageSample,
+    LabelReader,
+    pair_samples,
+)
 
 
 class LabelFolderDataModule(LabelImageDataModule):
-    """Label maps (single-channel PNG) in ``label_dir`` and images in ``image_dir``, matched by
-    their path relative to the folder without extension (the file stem for flat folders).
+    """Label maps (single-channel PNG of ids, or colour-coded with ``colors``) in ``label_dir``
+    and images in ``image_dir``, matched by their path relative to the folder without extension
+    (the file stem for flat folders).
 
     Splits: with ``val_label_dir``/``val_image_dir`` those are ``"val"`` and ``"test"``;
     otherwise a fraction ``val_ratio`` of the pairs (drawn with ``split_seed``, at least one when
@@ -31,6 +38,10 @@ class LabelFolderDataModule(LabelImageDataModule):
         val_label_dir, val_image_dir, val_instance_dir: validation folders, or None.
         val_ratio: held-out fraction when no validation folders are given, in ``[0, 1)``;
             default 0.1.
+        colors: for colour-coded label maps (RGB files), each id's ``[r, g, b]`` colour, e.g.
+            ``{0: [128, 64, 128], 1: [244, 35, 232], 255: [0, 0, 0]}`` (ids: classes or
+            ``dontcare_label``; any other colour in a file is an error naming it); default None:
+            single-channel label maps of ids (8/16-bit grey or palette PNG).
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform` (default
             ``"resize_and_crop"`` 286 -> 256 with flips).
@@ -50,6 +61,7 @@ class LabelFolderDataModule(LabelImageDataModule):
         val_image_dir: str | Path | None = None,
         val_instance_dir: str | Path | None = None,
         val_ratio: float = 0.1,
+        colors: dict[int, list[int]] | None = None,
         preprocess: str = "resize_and_crop",
         load_size: int = 286,
         crop_size: int = 256,
@@ -84,6 +96,15 @@ class LabelFolderDataModule(LabelImageDataModule):
             )
         if not 0 <= val_ratio < 1:
             raise ValueError(f"val_ratio: expected a number in [0, 1), got {val_ratio}")
+        self.color_labels = None if colors is None else ColorLabels(colors)
+        if self.color_labels is not None:
+            allowed = set(range(num_classes)) | {dontcare_label}
+            unknown = [i for i in self.color_labels.ids if i not in allowed]
+            if unknown:
+                raise ValueError(
+                    f"colors: ids {unknown} are neither classes [0, num_classes={num_classes}) "
+                    f"nor dontcare_label={dontcare_label}"
+                )
 
         def as_path(folder: str | Path | None) -> Path | None:
             return None if folder is None else Path(folder)
@@ -100,6 +121,10 @@ class LabelFolderDataModule(LabelImageDataModule):
     @property
     def has_instances(self) -> bool:
         return self.instance_dir is not None
+
+    def label_reader(self) -> LabelReader:
+        """:class:`ColorLabels` with ``colors``, else single-channel label files."""
+        return super().label_reader() if self.color_labels is None else self.color_labels
 
     @staticmethod
     def _folder_samples(

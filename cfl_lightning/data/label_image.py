@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cfl_lightning.data.predict_inputs import PredictInputs
 
 LabelTransform = Callable[[torch.Tensor], torch.Tensor]
+LabelReader = Callable[[Path], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,8 @@ class LabelImageDataset(EpochAugmentedDataset):
         transform: the spatial transform (train: random crop/flip; eval: centre crop).
         label_transform: maps the file's values to class ids (e.g. ADE20K's shift), or None.
         seed: seed of the training augmentations (see ``AugmentationRandom``); default 0.
+        label_reader: reads a label file as ``int64`` ``(H, W)``; default :func:`read_label`
+            (single-channel files), e.g. :class:`ColorLabels` for colour-coded maps.
     """
 
     def __init__(
@@ -116,8 +119,10 @@ class LabelImageDataset(EpochAugmentedDataset):
         transform: SpatialTransform,
         label_transform: LabelTransform | None = None,
         seed: int = 0,
+        label_reader: LabelReader = read_label,
     ) -> None:
         self.samples = samples
+        self.label_reader = label_reader
         self.num_classes = num_classes
         self.dontcare_label = dontcare_label
         self.transform = transform
@@ -130,7 +135,7 @@ class LabelImageDataset(EpochAugmentedDataset):
     def get_item(self, index: int, random: AugmentationRandom) -> dict[str, Any]:
         sample = self.samples[index]
         image = read_image(sample.image)
-        raw = read_label(sample.label)
+        raw = self.label_reader(sample.label)
         check_same_size(raw, image, sample.label, sample.image, "label map")
         label = raw if self.label_transform is None else self.label_transform(raw)
         check_label_ids(
@@ -204,6 +209,10 @@ class LabelImageDataModule(ImageDataModule):
         """Maps a label file's values to class ids; None keeps them."""
         return None
 
+    def label_reader(self) -> LabelReader:
+        """Reads a label file as ``int64`` ``(H, W)``; default single-channel files."""
+        return read_label
+
     def spatial_transform(self, split: str) -> SpatialTransform:
         """The preprocess of ``split``: random crop/flip for ``"train"`` only."""
         return SpatialTransform(
@@ -225,6 +234,7 @@ class LabelImageDataModule(ImageDataModule):
             self.dontcare_label,
             self.label_transform(),
             instances=self.has_instances,
+            label_reader=self.label_reader(),
         )
 
     def build_dataset(self, split: str) -> LabelImageDataset:
@@ -235,4 +245,5 @@ class LabelImageDataModule(ImageDataModule):
             transform=self.spatial_transform(split),
             label_transform=self.label_transform(),
             seed=self.seed,
+            label_reader=self.label_reader(),
         )

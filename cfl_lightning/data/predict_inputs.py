@@ -204,7 +204,8 @@ class PhotoInputs(PredictInputs):
 class LabelInputs(PredictInputs):
     """Label maps (and instance maps) under ``root`` for semantic synthesis (layout in the module's
     docstring). Ids are checked against ``num_classes`` and ``dontcare_label`` after
-    ``label_transform`` (the dataset's mapping from file values to ids, e.g. ADE20K's shift)."""
+    ``label_transform`` (the dataset's mapping from file values to ids, e.g. ADE20K's shift).
+    ``label_reader`` reads a label file (default single-channel, see :func:`read_label`)."""
 
     def __init__(
         self,
@@ -213,8 +214,10 @@ class LabelInputs(PredictInputs):
         dontcare_label: int | None = None,
         label_transform: LabelTransform | None = None,
         instances: bool = False,
+        label_reader: Callable[[Path], torch.Tensor] = read_label,
     ) -> None:
         self.root = Path(root)
+        self.label_reader = label_reader
         labelled = self.root / LABELS_FOLDER
         self.label_dir = labelled if labelled.is_dir() else self.root
         files = index_inputs(self.label_dir, "predict_root", (INSTANCES_FOLDER,))
@@ -236,7 +239,7 @@ class LabelInputs(PredictInputs):
 
     def load(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
-        raw = read_label(path)
+        raw = self.label_reader(path)
         label = raw if self.label_transform is None else self.label_transform(raw)
         check_label_ids(
             label,
