@@ -15,6 +15,12 @@ from torch import nn
 from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, PerceptualLoss
 from cfl_lightning.metrics import FixedHeadsCFL, quality_metrics
 from cfl_lightning.modules import rank_state
+from cfl_lightning.modules.accumulation import (
+    GradientStash,
+    check_accumulate_grad_batches,
+    ends_accumulation,
+    optimizer_steps,
+)
 from cfl_lightning.modules.adversarial import discriminate_pair
 from cfl_lightning.modules.checkpoint_hparams import hparams_to_ignore
 from cfl_lightning.modules.loss_terms import (
@@ -76,6 +82,11 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         lr_schedule: ``"constant"`` or ``"linear_decay"`` (to 0 from ``lr_decay_start`` of the run).
         gradient_clip_val: clip each optimizer's gradient norm to this value (manual optimization
             does not support the Trainer's ``gradient_clip_val``).
+        accumulate_grad_batches: step the optimizers once every this many batches, on the sum of
+            their gradients (each batch's losses divided by it), and after an epoch's last batch;
+            default 1. Use it instead of the Trainer's option, which manual optimization refuses.
+            ``max_steps`` and the learning-rate schedule count optimizer steps; CFL's patch
+            locations differ per batch.
         metrics: validation/test metrics by name (see ``cfl_lightning.metrics.quality_metrics``);
             ``val/l1`` and, with a CFL term, ``val/cfl`` and ``val/cfl_fixed_heads`` are always
             logged. ``val/cfl`` is the CFL term itself, through the co-trained critic heads: its
@@ -108,6 +119,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         lr_schedule: str = "constant",
         lr_decay_start: float = 0.5,
         gradient_clip_val: float | None = None,
+        accumulate_grad_batches: int = 1,
         metrics: Sequence[str] = ("psnr", "ssim"),
         compile_generator: bool = False,
         compile_losses: bool = False,
@@ -162,6 +174,8 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         self.lr_schedule = lr_schedule
         self.lr_decay_start = lr_decay_start
         self.gradient_clip_val = gradient_clip_val
+        self.accumulate_grad_batches = check_accumulate_grad_batches(accumulate_grad_batches)
+        self._discriminator_grads = GradientStash()
         self.compile_generator = compile_generator
         self.compile_losses = compile_losses
         self.conditional_discriminator = conditional_discriminator
@@ -267,7 +281,11 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         return compute_terms(self.loss_weights, inputs)
 
     def _discriminator_step(
-        self, generator_input: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor
+        self,
+        generator_input: torch.Tensor,
+        prediction: torch.Tensor,
+        target: torch.Tensor,
+        steps: bool = True,
     ) -> dict[str, torch.Tensor]:
         assert self.discriminator is not None
         optimizer = self._optimizers_by_name()["discriminator"]
@@ -276,8 +294,17 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         real_loss, fake_loss = self.gan_loss.discriminator_loss(real, fake)
         loss = real_loss + fake_loss
         optimizer.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        self._clip_and_step_uncounted(optimizer.optimizer)
+        batches = self.accumulate_grad_batches
+        self.manual_backward(loss / batches if batches > 1 else loss)
+        if batches > 1:
+            # The generator's GAN term also writes into the discriminator's .grad: its own
+            # gradients wait apart until the step.
+            parameters = list(self.discriminator.parameters())
+            self._discriminator_grads.add(parameters)
+            if steps:
+                self._discriminator_grads.restore(parameters)
+        if steps:
+            self._clip_and_step_uncounted(optimizer.optimizer)
         return {"d_real": real_loss.detach(), "d_fake": fake_loss.detach(), "d_loss": loss.detach()}
 
     # ------------------------------------------------------------------------ optimisation
@@ -304,7 +331,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         optimizers = [factories[n](list(parameters[n]())) for n in self.optimizer_names()]
         if self.lr_schedule == "constant":
             return optimizers
-        total = self.trainer.estimated_stepping_batches
+        total = optimizer_steps(self.trainer, self.accumulate_grad_batches)
         if total == float("inf"):
             raise ValueError(
                 "lr_schedule: 'linear_decay' needs a finite run; set trainer.max_steps or "
@@ -342,25 +369,33 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         generator_input, target = self.prepare_batch(batch)
         optimizers = self._optimizers_by_name()
+        batches = self.accumulate_grad_batches
+        steps = ends_accumulation(self.trainer, batch_idx, batches)
         prediction = self.generator(generator_input)
         self._check_prediction(prediction, target)
         logs: dict[str, torch.Tensor] = {}
         if self.discriminator is not None:
-            logs.update(self._discriminator_step(generator_input, prediction, target))
+            logs.update(self._discriminator_step(generator_input, prediction, target, steps))
 
+        # One stream per batch: (step, batch of the step); (step) alone without accumulation.
         patch_generator = self.step_random.generator(
-            PATCH_STREAM, self.global_rank, self.global_step, prediction.device
+            PATCH_STREAM,
+            self.global_rank,
+            self.global_step * batches + batch_idx % batches,
+            prediction.device,
         )
         terms = self.generator_loss_terms(generator_input, prediction, target, patch_generator)
         total = sum(self.loss_weights[name] * value for name, value in terms.items())
-        optimizers["generator"].zero_grad(set_to_none=True)
-        if "critic" in optimizers:
-            optimizers["critic"].zero_grad(set_to_none=True)
-        self.manual_backward(total)
-        if "critic" in optimizers:
-            self._clip_and_step_uncounted(optimizers["critic"].optimizer)
-        optimizers["generator"].step()  # counted: global_step += 1, scaler.update() once
-        self._step_schedulers()
+        if batch_idx % batches == 0:  # the first batch of a step
+            optimizers["generator"].zero_grad(set_to_none=True)
+            if "critic" in optimizers:
+                optimizers["critic"].zero_grad(set_to_none=True)
+        self.manual_backward(total / batches if batches > 1 else total)
+        if steps:
+            if "critic" in optimizers:
+                self._clip_and_step_uncounted(optimizers["critic"].optimizer)
+            optimizers["generator"].step()  # counted: global_step += 1, scaler.update() once
+            self._step_schedulers()
 
         logs.update({name: value.detach() for name, value in terms.items()})
         batch_size = target.shape[0]

@@ -2,9 +2,11 @@
 pair of processes (Lightning starts the second process at the first fit; the later fits reuse both
 processes and their process group). Each rank saves its weights after each fit.
 
-python tests/modules/ddp_fit.py OUT_DIR STRATEGY:TERMS [STRATEGY:TERMS ...]   (TERMS e.g. cfl+gan)
+python tests/modules/ddp_fit.py OUT_DIR STRATEGY:TERMS[:K] [...]   (TERMS e.g. cfl+gan; K: the
+module's accumulate_grad_batches, default 1)
 
-Writes OUT_DIR/<STRATEGY>-<TERMS>/rank<r>.pt. A fit that fails ends the script with its error.
+Writes OUT_DIR/<STRATEGY>-<TERMS>[-acc<K>]/rank<r>.pt. A fit that fails ends the script with its
+error.
 """
 
 import sys
@@ -28,22 +30,25 @@ class SaveWeights(pl.Callback):
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 
-def run_folder(out: Path, strategy: str, terms: str) -> Path:
+def run_folder(out: Path, strategy: str, terms: str, accumulate: int = 1) -> Path:
     """Where the fit of ``strategy`` with loss ``terms`` saves each rank's weights."""
-    return out / f"{strategy}-{terms}"
+    return out / (f"{strategy}-{terms}" + (f"-acc{accumulate}" if accumulate > 1 else ""))
 
 
 def main() -> None:
     out = Path(sys.argv[1])
     for run in sys.argv[2:]:
-        strategy, terms = run.split(":")
+        strategy, terms, *rest = run.split(":")
+        accumulate = int(rest[0]) if rest else 1
         pl.seed_everything(0, workers=True)
-        module = make_module({name: 1.0 for name in terms.split("+")})
+        module = make_module(
+            {name: 1.0 for name in terms.split("+")}, accumulate_grad_batches=accumulate
+        )
         trainer = make_trainer(
             max_steps=3,
             devices=2,
             strategy=strategy,
-            callbacks=[SaveWeights(run_folder(out, strategy, terms))],
+            callbacks=[SaveWeights(run_folder(out, strategy, terms, accumulate))],
         )
         trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
 

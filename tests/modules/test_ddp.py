@@ -1,5 +1,6 @@
-"""Two-process CPU DDP (gloo) fits of a tiny module: ranks stay identical, and a GAN under plain
-DDP is refused with the strategy to use. All three fits run in one pair of processes
+"""Two-process CPU DDP (gloo) fits of a tiny module: ranks stay identical (also accumulating
+gradients over 2 batches with a GAN), and a GAN under plain DDP is refused with the strategy to
+use. All four fits run in one pair of processes
 (tests/modules/ddp_fit.py), the refused one last: a process pair's start costs about as much as a
 fit here."""
 
@@ -14,15 +15,19 @@ import torch
 from tests.modules.ddp_fit import run_folder
 
 SCRIPT = Path(__file__).with_name("ddp_fit.py")
-FITS = [("ddp_find_unused_parameters_true", "cfl+gan+feature_matching"), ("ddp", "cfl+l1")]
-REFUSED = ("ddp", "cfl+gan")
+FITS = [
+    ("ddp_find_unused_parameters_true", "cfl+gan+feature_matching", 1),
+    ("ddp", "cfl+l1", 1),
+    ("ddp_find_unused_parameters_true", "cfl+gan", 2),
+]
+REFUSED = ("ddp", "cfl+gan", 1)
 
 
 @pytest.fixture(scope="module")
 def ddp_fits(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("ddp_fits")
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    runs = [f"{strategy}:{terms}" for strategy, terms in [*FITS, REFUSED]]
+    runs = [f"{strategy}:{terms}:{accumulate}" for strategy, terms, accumulate in [*FITS, REFUSED]]
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(out), *runs],
         capture_output=True,
@@ -35,10 +40,10 @@ def ddp_fits(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("strategy", "terms"), FITS)
-def test_two_process_fit_keeps_ranks_identical(ddp_fits, strategy, terms):
+@pytest.mark.parametrize(("strategy", "terms", "accumulate"), FITS)
+def test_two_process_fit_keeps_ranks_identical(ddp_fits, strategy, terms, accumulate):
     out, result = ddp_fits
-    folder = run_folder(out, strategy, terms)
+    folder = run_folder(out, strategy, terms, accumulate)
     assert (folder / "rank1.pt").exists(), result.stderr[-3000:]
     rank0, rank1 = torch.load(folder / "rank0.pt"), torch.load(folder / "rank1.pt")
     assert rank0.keys() == rank1.keys()
@@ -52,8 +57,8 @@ def test_two_process_fit_keeps_ranks_identical(ddp_fits, strategy, terms):
 def test_gan_under_plain_ddp_is_refused_with_the_strategy_to_use(ddp_fits):
     out, result = ddp_fits
     # The fits before it finished on both ranks: the failure is the refused fit's.
-    for strategy, terms in FITS:
-        assert (run_folder(out, strategy, terms) / "rank1.pt").exists(), result.stderr[-3000:]
+    for fit in FITS:
+        assert (run_folder(out, *fit) / "rank1.pt").exists(), result.stderr[-3000:]
     assert result.returncode != 0
     assert not run_folder(out, *REFUSED).exists()
     assert "ddp_find_unused_parameters_true" in result.stderr

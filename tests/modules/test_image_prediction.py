@@ -108,9 +108,11 @@ def test_validation_does_not_touch_global_rng():
     assert torch.equal(torch.rand(1), after_validation)
 
 
-def _resume_run(tmp_path, steps, resume_from=None, every=None):
+def _resume_run(tmp_path, steps, resume_from=None, every=None, accumulate=1):
     pl.seed_everything(3, workers=True)
-    module = make_module({"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0})
+    module = make_module(
+        {"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0}, accumulate_grad_batches=accumulate
+    )
     callbacks = []
     if every is not None:
         callbacks.append(
@@ -123,12 +125,20 @@ def _resume_run(tmp_path, steps, resume_from=None, every=None):
     return module, trainer
 
 
-def test_resume_mid_epoch_is_exact(tmp_path):
+@pytest.mark.parametrize(
+    ("accumulate", "checkpoint_name"),
+    [(1, "epoch=0-step=3.ckpt"), (3, "epoch=1-step=3.ckpt")],
+    ids=["each-batch", "accumulating-3"],
+)
+def test_resume_mid_epoch_is_exact(tmp_path, accumulate, checkpoint_name):
     # 4 batches per epoch; 6 steps straight, checkpoint at step 3 (mid-epoch), resume to 6.
-    straight, straight_trainer = _resume_run(tmp_path, steps=6, every=3)
-    checkpoint = tmp_path / "epoch=0-step=3.ckpt"
-    assert checkpoint.is_file()
-    resumed, resumed_trainer = _resume_run(tmp_path / "b", steps=6, resume_from=str(checkpoint))
+    # Accumulating 3 batches: steps after batches 3 and 4 of each epoch; step 3 is mid-epoch 1.
+    straight, straight_trainer = _resume_run(tmp_path, steps=6, every=3, accumulate=accumulate)
+    checkpoint = tmp_path / checkpoint_name
+    assert checkpoint.is_file(), sorted(p.name for p in tmp_path.iterdir())
+    resumed, resumed_trainer = _resume_run(
+        tmp_path / "b", steps=6, resume_from=str(checkpoint), accumulate=accumulate
+    )
     for name in ("generator", "cfl", "discriminator"):
         a, b = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
         for key in a:
