@@ -29,6 +29,11 @@ from cfl_lightning.data.paired_folder import (
     PairedImageDataset,
     PairedTwoFolderDataModule,
 )
+from cfl_lightning.data.paired_super_resolution import (
+    PairedSuperResolutionDataModule,
+    PairedSuperResolutionDataset,
+    SuperResolutionPairs,
+)
 from cfl_lightning.data.sampler import EpochShuffleSampler
 from cfl_lightning.data.synthetic import SyntheticTexturesDataModule, SyntheticTexturesDataset
 from cfl_lightning.data.transforms import PREPROCESS_MODES, SpatialTransform
@@ -54,9 +59,12 @@ __all__ = [
     "LabelImageDataset",
     "PairedFolderDataModule",
     "PairedImageDataset",
+    "PairedSuperResolutionDataModule",
+    "PairedSuperResolutionDataset",
     "PairedTwoFolderDataModule",
     "SpatialTransform",
     "SuperResolution",
+    "SuperResolutionPairs",
     "SyntheticTexturesDataModule",
     "SyntheticTexturesDataset",
     "add_gaussian_noise",
