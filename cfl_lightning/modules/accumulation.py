@@ -42,6 +42,20 @@ def optimizer_steps(trainer: Any, batches: int) -> float:
     return min(limits) if limits else total
 
 
+def validation_inside_steps(trainer: Any, batches: int) -> str | None:
+    """A warning when validation, every ``trainer.val_check_interval`` batches, falls between
+    the batches of one optimizer step (the checkpoints it writes then miss that step's partial
+    gradients), else None."""
+    interval = trainer.val_check_interval
+    if batches == 1 or not isinstance(interval, int) or interval % batches == 0:
+        return None
+    return (
+        f"accumulate_grad_batches={batches}: validation every {interval} batches falls inside "
+        "optimizer steps; a checkpoint written there misses the step's partial gradients, so a "
+        f"run resumed from it is not exact; use a val_check_interval that {batches} divides"
+    )
+
+
 class GradientStash:
     """A copy of some parameters' accumulated gradients, kept apart while other backward passes
     write into their ``.grad`` (the generator's GAN term reaches the discriminator's parameters).

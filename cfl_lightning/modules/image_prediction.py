@@ -10,6 +10,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from pytorch_lightning.cli import OptimizerCallable
+from pytorch_lightning.utilities import rank_zero_warn
 from torch import nn
 
 from cfl_lightning.losses import GAN_MODES, ContrastiveFeatureLoss, GANLoss, PerceptualLoss
@@ -20,6 +21,7 @@ from cfl_lightning.modules.accumulation import (
     check_accumulate_grad_batches,
     ends_accumulation,
     optimizer_steps,
+    validation_inside_steps,
 )
 from cfl_lightning.modules.adversarial import discriminate_pair
 from cfl_lightning.modules.checkpoint_hparams import hparams_to_ignore
@@ -242,9 +244,14 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         saved state over it. Single-process runs keep the global RNG as seeded.
 
         Builds the metrics here when construction deferred them (a module loaded from a
-        checkpoint, whose feature extractors get their weights from it)."""
+        checkpoint, whose feature extractors get their weights from it). Warns when validation
+        falls inside accumulated steps (see :func:`validation_inside_steps`)."""
         if self.val_metrics is None and stage in ("fit", "validate", "test"):
             self.build_metrics()
+        if stage == "fit":
+            warning = validation_inside_steps(self.trainer, self.accumulate_grad_batches)
+            if warning is not None:
+                rank_zero_warn(warning)
         if stage == "fit" and self.trainer.world_size > 1:
             torch.manual_seed(
                 derive_seed(self.step_random.resolve_seed(), "rank", self.global_rank)

@@ -76,6 +76,18 @@ def test_an_epoch_ends_with_a_step_and_the_schedule_counts_steps():
         assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0)
 
 
+@pytest.mark.parametrize(("interval", "warns"), [(3, True), (4, False)])
+def test_validation_inside_accumulated_steps_warns(interval, warns, recwarn):
+    module = make_module({"l1": 1.0}, accumulate_grad_batches=2)
+    trainer = make_trainer(max_steps=1, val_check_interval=interval, limit_val_batches=1)
+    trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
+    messages = [str(w.message) for w in recwarn if "falls inside" in str(w.message)]
+    expected = (
+        f"accumulate_grad_batches=2: validation every {interval} batches falls inside optimizer"
+    )
+    assert [m.startswith(expected) for m in messages] == ([True] if warns else [])
+
+
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_accumulate_grad_batches_must_be_a_positive_integer(value):
     with pytest.raises(
