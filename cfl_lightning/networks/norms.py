@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from cfl_lightning.networks.spectral_norm import spectral_norm
 
 NORM_KINDS = ("batch", "instance", "sync", "none")
 
@@ -40,9 +41,9 @@ def check_norm_kind(kind: str, allowed: tuple[str, ...] = NORM_KINDS) -> None:
 
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
-    """``module`` with spectral normalisation of its ``weight`` (a parametrization) if
-    ``enabled``."""
-    return _spectral_norm(module) if enabled else module
+    """``module`` with spectral normalisation of its ``weight`` (a parametrization, picklable for
+    convolutions: see :mod:`cfl_lightning.networks.spectral_norm`) if ``enabled``."""
+    return spectral_norm(module) if enabled else module
 
 
 def init_gan_weights(network: nn.Module, scheme: str = "normal", gain: float = 0.02) -> None:
