@@ -1,24 +1,21 @@
-"""Every top-level config trains: one `cfl fit` step of each configs/*.yaml on tiny files written in
-its dataset's layout, with the channel counts and image size the config sets, network widths
-shrunk, at most 2 images a batch, on CPU in float32.
+"""The top-level configs: which family each belongs to, the tiny files written in its dataset's
+layout and the arguments that narrow its networks for a one-step fit (used by
+tests/test_configs_ddp.py, which fits every config), and the pieces they are composed from.
 
-One exception to the size: the SPADE configs with a VGG19-based loss (CFL, perceptual) run at half
-their size per side (Cityscapes 128x256, ADE20K 128x128): one step of cityscapes_spade_cfl_gan at
-256x512 took 23 s on the two shared cores. Their L1 twins run at the full size, with the same
-networks.
+The one-step arguments keep the channel counts and image size the config sets, at most 2 images a
+batch, on CPU in float32. One exception to the size: the SPADE configs with a VGG19-based loss
+(CFL, perceptual) run at half their size per side (Cityscapes 128x256, ADE20K 128x128): one step of
+cityscapes_spade_cfl_gan at 256x512 took 23 s on the two shared cores. Their L1 twins run at the
+full size, with the same networks.
 """
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 from PIL import Image
-from pytorch_lightning import Callback
 
-from cfl_lightning.cli import build_cli
 from cfl_lightning.networks import MultiscaleDiscriminator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,75 +195,9 @@ def one_step_arguments(config: Path, root: Path, tmp_path: Path) -> list[str]:
     return args + shrink_arguments(model)
 
 
-@pytest.fixture
-def offline_weights(imagenet_cache, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(imagenet_cache))
-    monkeypatch.setattr(torch.hub, "_hub_dir", None)
-
-
-class BatchShapes(Callback):
-    """Records the shape of every tensor of the first training batch."""
-
-    def __init__(self) -> None:
-        self.shapes: dict[str, tuple[int, ...]] = {}
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if not self.shapes:
-            self.shapes = {k: tuple(v.shape) for k, v in batch.items() if torch.is_tensor(v)}
-
-
-def parameters(module: torch.nn.Module | None) -> list[torch.Tensor]:
-    return [] if module is None else [p.detach().clone() for p in module.parameters()]
-
-
-def changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
-    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
-
-
 def test_every_top_level_config_belongs_to_a_family():
     assert {family(c) for c in CONFIGS} <= set(FAMILIES)
     assert CONFIGS
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.name)
-def test_config_trains_one_step(config, offline_weights, tmp_path, monkeypatch):
-    torch.set_num_threads(2)
-    monkeypatch.chdir(tmp_path)
-    expected = FAMILIES[family(config)]
-    cli = build_cli(one_step_arguments(config, tmp_path / "data", tmp_path), run=False)
-    model, trainer = cli.model, cli.trainer
-    assert model.input_channels == expected["input_channels"]
-    if "labels" in expected:
-        assert (model.num_classes, model.dontcare_label, model.use_instances) == expected["labels"]
-    if model.discriminator is not None:
-        # conditional: the generator's input beside the image
-        assert model.discriminator.input_channels == expected["input_channels"] + 3
-
-    shapes = BatchShapes()
-    trainer.callbacks.append(shapes)
-    networks = {"generator": model.generator, "discriminator": model.discriminator}
-    if "critic" in model.optimizer_names():
-        networks["critic"] = model.cfl
-    before = {name: parameters(net) for name, net in networks.items()}
-    trainer.fit(model, cli.datamodule)
-
-    assert trainer.global_step == 1
-    height, width = expected["size"]
-    if runs_at_half_size(config):
-        height, width = height // 2, width // 2
-    batch = batch_size(config)
-    assert shapes.shapes["image"] == (batch, 3, height, width)
-    if "labels" in expected:
-        assert shapes.shapes["label"] == (batch, height, width)
-        assert ("instance" in shapes.shapes) == expected["labels"][2]
-    else:
-        input_size = expected.get("input_size", (height, width))
-        assert shapes.shapes["input"] == (batch, expected["input_channels"], *input_size)
-    for name, net in networks.items():
-        if net is not None:
-            assert changed(before[name], net), f"{name} did not train"
-    shutil.rmtree(tmp_path / "data", ignore_errors=True)
 
 
 @pytest.mark.parametrize(
