@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
+from pytorch_lightning.strategies import ParallelStrategy
 
 
 def check_accumulate_grad_batches(value: int) -> int:
@@ -26,6 +28,16 @@ def ends_accumulation(trainer: Any, batch_idx: int, batches: int) -> bool:
     if batch_idx + 1 == trainer.num_training_batches:
         return True
     return bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+
+
+def backward_sync(strategy: Any, sync: bool) -> AbstractContextManager:
+    """The context for a backward pass of an accumulating step: with ``sync`` (the step's last
+    batch) gradients are all-reduced across processes as usual; without it, under a parallel
+    strategy (DDP), they only add up locally (``DistributedDataParallel.no_sync``), and the last
+    batch's backward all-reduces the sums. Without a parallel strategy it does nothing."""
+    if sync or not isinstance(strategy, ParallelStrategy):
+        return nullcontext()
+    return strategy.block_backward_sync()
 
 
 def optimizer_steps(trainer: Any, batches: int) -> float:
@@ -61,7 +73,8 @@ class GradientStash:
     write into their ``.grad`` (the generator's GAN term reaches the discriminator's parameters).
 
     ``add(params)`` adds the current ``.grad`` to the stash; ``restore(params)`` puts the sum
-    back into ``.grad`` and empties the stash.
+    back into ``.grad`` (``None`` where nothing was stashed) and empties the stash; with nothing
+    stashed it leaves ``.grad`` as it is.
     """
 
     def __init__(self) -> None:

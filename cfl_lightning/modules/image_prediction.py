@@ -18,6 +18,7 @@ from cfl_lightning.metrics import FixedHeadsCFL, quality_metrics
 from cfl_lightning.modules import rank_state
 from cfl_lightning.modules.accumulation import (
     GradientStash,
+    backward_sync,
     check_accumulate_grad_batches,
     ends_accumulation,
     optimizer_steps,
@@ -302,14 +303,16 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         loss = real_loss + fake_loss
         optimizer.zero_grad(set_to_none=True)
         batches = self.accumulate_grad_batches
-        self.manual_backward(loss / batches if batches > 1 else loss)
+        parameters = list(self.discriminator.parameters())
         if batches > 1:
-            # The generator's GAN term also writes into the discriminator's .grad: its own
-            # gradients wait apart until the step.
-            parameters = list(self.discriminator.parameters())
+            # The generator's GAN term also writes into the discriminator's .grad: the step's
+            # own gradients so far wait apart and come back before this batch's backward, so
+            # that the step's last backward all-reduces their sum under DDP.
+            self._discriminator_grads.restore(parameters)
+        with backward_sync(self.trainer.strategy, steps):
+            self.manual_backward(loss / batches if batches > 1 else loss)
+        if batches > 1 and not steps:
             self._discriminator_grads.add(parameters)
-            if steps:
-                self._discriminator_grads.restore(parameters)
         if steps:
             self._clip_and_step_uncounted(optimizer.optimizer)
         return {"d_real": real_loss.detach(), "d_fake": fake_loss.detach(), "d_loss": loss.detach()}
@@ -397,7 +400,8 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
             optimizers["generator"].zero_grad(set_to_none=True)
             if "critic" in optimizers:
                 optimizers["critic"].zero_grad(set_to_none=True)
-        self.manual_backward(total / batches if batches > 1 else total)
+        with backward_sync(self.trainer.strategy, steps):
+            self.manual_backward(total / batches if batches > 1 else total)
         if steps:
             if "critic" in optimizers:
                 self._clip_and_step_uncounted(optimizers["critic"].optimizer)
