@@ -26,6 +26,7 @@ from cfl_lightning.modules.accumulation import (
 )
 from cfl_lightning.modules.adversarial import discriminate_pair
 from cfl_lightning.modules.checkpoint_hparams import hparams_to_ignore
+from cfl_lightning.modules.eval_mode_notice import IntendedEvalModules
 from cfl_lightning.modules.loss_terms import (
     LOSS_TERMS,
     TermInputs,
@@ -179,6 +180,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         self.gradient_clip_val = gradient_clip_val
         self.accumulate_grad_batches = check_accumulate_grad_batches(accumulate_grad_batches)
         self._discriminator_grads = GradientStash()
+        self._intended_eval = IntendedEvalModules()
         self.compile_generator = compile_generator
         self.compile_losses = compile_losses
         self.conditional_discriminator = conditional_discriminator
@@ -257,6 +259,14 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
             torch.manual_seed(
                 derive_seed(self.step_random.resolve_seed(), "rank", self.global_rank)
             )
+
+    def on_fit_start(self) -> None:
+        # Frozen extractors and metric networks are in eval mode by design: Lightning's warning
+        # about modules in eval mode is shown only when other modules are (eval_mode_notice).
+        self._intended_eval.hide(self)
+
+    def on_train_start(self) -> None:
+        self._intended_eval.restore()
 
     def configure_model(self) -> None:
         if self.compile_generator and not getattr(self, "_generator_compiled", False):
