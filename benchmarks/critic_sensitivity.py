@@ -74,9 +74,7 @@ def gaps(
     return result
 
 
-def train_critic(
-    loss: ContrastiveFeatureLoss, loader: Any, steps: int, lr: float
-) -> list[float]:
+def train_critic(loss: ContrastiveFeatureLoss, loader: Any, steps: int, lr: float) -> list[float]:
     """``steps`` critic steps on the loader's targets (the prediction is the target itself: the
     heads' gradient comes from the target views only). Returns the first and last loss values."""
     optimizer = torch.optim.Adam(loss.critic_parameters(), lr=lr, betas=(0.5, 0.999))
