@@ -2,17 +2,15 @@
 sanity validation and a validation after the step, the config's image grids and a checkpoint, on
 tiny files in its dataset's layout, networks narrowed as in tests/test_configs.py and the VGG19 of
 the CFL and perceptual losses cut at relu2_1 (the features are not what is tested: the channels,
-sizes and collectives are). All configs run in one pair of processes (tests/configs_ddp_fit.py)
-under one timeout: a collective that only some ranks reach (the hang of issue 10) fails the test
-instead of blocking the suite. Per config, each rank records (tests/config_facts.py) the model's
-channels and label facts, the first batch's shapes and which networks trained; they are checked
-against what each config family is, as tests/test_configs.py states it.
+sizes and collectives are). All configs run as jobs of the suite's one pair of DDP processes
+(tests/ddp_session.py) under one timeout: a collective that only some ranks reach (the hang of
+issue 10) fails the tests, naming the config it stopped in, instead of blocking the suite. Per
+config, each rank records (tests/config_facts.py) the model's channels and label facts, the first
+batch's shapes and which networks trained; they are checked against what each config family is,
+as tests/test_configs.py states it.
 """
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,14 +19,11 @@ import yaml
 from tests.test_configs import (
     CONFIGS,
     FAMILIES,
-    ROOT,
     family,
     model_and_data,
     one_step_arguments,
     runs_at_half_size,
 )
-
-TIMEOUT_S = 600
 
 
 def configured_strategy(config: Path) -> str:
@@ -91,40 +86,33 @@ def ddp_arguments(config: Path, root: Path) -> list[str]:
     ]
 
 
-@pytest.mark.slow
-def test_every_config_fits_validates_and_checkpoints_on_two_processes(tmp_path, imagenet_cache):
-    runs = {config.stem: ddp_arguments(config, tmp_path / config.stem) for config in CONFIGS}
-    plan = tmp_path / "plan.json"
-    plan.write_text(json.dumps({"out": str(tmp_path), "runs": runs}))
-    try:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "tests" / "configs_ddp_fit.py"), str(plan)],
-            cwd=tmp_path,
-            env={**os.environ, "TORCH_HOME": str(imagenet_cache)},
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired as error:
-        done = sorted(p.name for p in (tmp_path / "done").glob("*"))
-        pytest.fail(f"timed out after {TIMEOUT_S} s (a hang); finished: {done}\n{error.stderr}")
-    assert result.returncode == 0, result.stderr[-4000:]
+def job_name(config: Path) -> str:
+    return f"config_{config.stem}"
 
-    for name in runs:
-        for rank in (0, 1):
-            marker = tmp_path / "done" / f"{name}.rank{rank}"
-            assert marker.exists(), f"{name}: rank {rank} did not finish"
-            assert json.loads(marker.read_text()) == {"global_step": 1, "world": 2}
-        run = tmp_path / name
-        grids = list(run.glob("lightning_logs/version_*/images/val_step*.png"))
-        assert len(grids) == 1, f"{name}: expected the validation's grid, got {grids}"
-        steps = sorted(p.name.split("-")[-1] for p in (run / "every_step").glob("*.ckpt"))
-        assert steps == ["step=1.ckpt"], f"{name}: {steps}"
-        config = ROOT / "configs" / f"{name}.yaml"
-        for rank in (0, 1):
-            facts = json.loads((run / f"facts.rank{rank}").read_text())
-            assert (facts["global_step"], facts["world"]) == (1, 2), name
-            check_facts(f"{name} rank {rank}", facts, expected_facts(config))
+
+def ddp_jobs(out: Path) -> list[tuple]:
+    """One `cfl fit` per config, jobs of the suite's pair of DDP processes (tests/ddp_session.py),
+    each with its tiny data and run folder in ``out / job name``."""
+    return [
+        (job_name(config), "cfl_fit", ddp_arguments(config, out / job_name(config)))
+        for config in CONFIGS
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_config_fits_validates_and_checkpoints_on_two_processes(config, ddp_session):
+    name = job_name(config)
+    assert ddp_session.finished(name) == {"global_step": 1, "world": 2}  # both ranks
+    run = ddp_session.folder(name)
+    grids = list(run.glob("lightning_logs/version_*/images/val_step*.png"))
+    assert len(grids) == 1, f"{name}: expected the validation's grid, got {grids}"
+    steps = sorted(p.name.split("-")[-1] for p in (run / "every_step").glob("*.ckpt"))
+    assert steps == ["step=1.ckpt"], f"{name}: {steps}"
+    for rank in (0, 1):
+        facts = json.loads((run / f"facts.rank{rank}").read_text())
+        assert (facts["global_step"], facts["world"]) == (1, 2), name
+        check_facts(f"{config.stem} rank {rank}", facts, expected_facts(config))
 
 
 def expected_facts(config: Path) -> dict:

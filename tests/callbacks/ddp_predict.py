@@ -1,5 +1,6 @@
-"""Run by tests/callbacks/test_prediction_writer.py: a 2-process CPU (gloo) predict from a folder of
-inputs with the default PredictionWriter; each rank records the files it wrote.
+"""For tests/callbacks/test_prediction_writer.py, a job of tests/ddp_session.py (or alone): a
+2-process CPU (gloo) predict from a folder of inputs with the default PredictionWriter; each rank
+records the files it wrote.
 
 python tests/callbacks/ddp_predict.py INPUT_DIR ROOT_DIR
 """
@@ -29,8 +30,8 @@ class RecordWritten(pl.Callback):
         (self.root / f"rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
-def main() -> None:
-    inputs, root = Path(sys.argv[1]), Path(sys.argv[2])
+def predict(inputs: Path, root: Path) -> pl.Trainer:
+    root.mkdir(parents=True, exist_ok=True)
     writer = PredictionWriter()
     trainer = make_trainer(
         root,
@@ -41,6 +42,11 @@ def main() -> None:
     )
     data = ImageFolderDataModule("unused", Denoising(), predict_root=str(inputs))
     trainer.predict(make_module({"l1": 1.0}), datamodule=data, return_predictions=False)
+    return trainer
+
+
+def main() -> None:
+    predict(Path(sys.argv[1]), Path(sys.argv[2]))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,4 @@
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +12,12 @@ from cfl_lightning.data import Denoising, ImageFolderDataModule
 from tests.data.conftest import save
 from tests.modules.tiny import RandomPairsDataModule, make_module, make_trainer
 
-DDP_SCRIPT = Path(__file__).with_name("ddp_predict.py")
+# Five photos of odd sizes; two share a stem in different subfolders.
+INPUT_NAMES = ["a", "x/same", "y/same", "y/z/deep", "b"]
 
 
 def write_inputs(root: Path) -> list[str]:
-    """Five photos of odd sizes; two share a stem in different subfolders."""
-    names = ["a", "x/same", "y/same", "y/z/deep", "b"]
+    names = INPUT_NAMES
     rng = np.random.default_rng(0)
     for i, name in enumerate(names):
         save(root / f"{name}.png", rng.integers(0, 256, (17 + i, 23 + 2 * i, 3), dtype=np.uint8))
@@ -91,23 +88,21 @@ def test_output_names_stay_inside_the_folder():
         output_name("../escape", None, 0)
 
 
+def ddp_jobs(out: Path) -> list[tuple]:
+    """A 2-process predict (tests/callbacks/ddp_predict.py) of the inputs of write_inputs."""
+    write_inputs(out / "writer_inputs")
+    return [("writer_predict", "predict", [out / "writer_inputs", out / "writer_predict"])]
+
+
 @pytest.mark.slow
-def test_two_processes_write_each_input_once_to_one_folder(tmp_path):
-    names = write_inputs(tmp_path / "in")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, str(DDP_SCRIPT), str(tmp_path / "in"), str(tmp_path / "run")],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    records = [json.loads((tmp_path / "run" / f"rank{r}.json").read_text()) for r in (0, 1)]
+def test_two_processes_write_each_input_once_to_one_folder(ddp_session):
+    names = INPUT_NAMES
+    ddp_session.finished("writer_predict")
+    tmp_path = ddp_session.folder("writer_predict")
+    records = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert records[0]["folder"] == records[1]["folder"]  # rank zero's versioned log folder
     folder = Path(records[0]["folder"])
-    assert folder == tmp_path / "run" / "lightning_logs" / "version_0" / "predictions"
+    assert folder == tmp_path / "lightning_logs" / "version_0" / "predictions"
     per_rank = [{Path(p).relative_to(folder).as_posix() for p in r["written"]} for r in records]
     assert per_rank[0] and per_rank[1] and not per_rank[0] & per_rank[1]
     assert per_rank[0] | per_rank[1] == {f"{n}.png" for n in names}

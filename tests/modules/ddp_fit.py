@@ -1,6 +1,6 @@
-"""Run by tests/modules/test_ddp.py: 2-process CPU (gloo) fits, one after the other in the same
-pair of processes (Lightning starts the second process at the first fit; the later fits reuse both
-processes and their process group). Each rank saves its weights after each fit.
+"""2-process CPU (gloo) fits of the tiny module for tests/modules/test_ddp.py, run as jobs of
+tests/ddp_session.py (or alone, one after the other in the same pair of processes). Each rank
+saves its weights after each fit.
 
 python tests/modules/ddp_fit.py OUT_DIR STRATEGY:TERMS[:K[:every]] [...]   (TERMS e.g. cfl+gan;
 K: the module's accumulate_grad_batches, default 1; STRATEGY "counted": DDP with unused
@@ -78,34 +78,38 @@ def run_folder(
     return out / (name + ("-every" if every else ""))
 
 
+def fit(out: Path, run: str) -> pl.Trainer:
+    """The fit ``run`` (``STRATEGY:TERMS[:K[:every]]``), saving under ``out``."""
+    strategy, terms, *rest = run.split(":")
+    accumulate = int(rest[0]) if rest else 1
+    every = rest[1:] == ["every"]
+    folder = run_folder(out, strategy, terms, accumulate, every)
+    callbacks = [SaveWeights(folder)]
+    if strategy == "counted":
+        callbacks.append(SyncCounts(folder))
+    pl.seed_everything(0, workers=True)
+    module = make_module(
+        {name: 1.0 for name in terms.split("+")}, accumulate_grad_batches=accumulate
+    )
+    trainer = make_trainer(
+        max_steps=3,
+        devices=2,
+        strategy=DDPStrategy(find_unused_parameters=True) if strategy == "counted" else strategy,
+        callbacks=callbacks,
+    )
+    sync = mock.patch(
+        "cfl_lightning.modules.image_prediction.backward_sync",
+        lambda strategy, sync: nullcontext(),
+    )
+    with sync if every else nullcontext():
+        trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
+    return trainer
+
+
 def main() -> None:
     out = Path(sys.argv[1])
     for run in sys.argv[2:]:
-        strategy, terms, *rest = run.split(":")
-        accumulate = int(rest[0]) if rest else 1
-        every = rest[1:] == ["every"]
-        folder = run_folder(out, strategy, terms, accumulate, every)
-        callbacks = [SaveWeights(folder)]
-        if strategy == "counted":
-            callbacks.append(SyncCounts(folder))
-        pl.seed_everything(0, workers=True)
-        module = make_module(
-            {name: 1.0 for name in terms.split("+")}, accumulate_grad_batches=accumulate
-        )
-        trainer = make_trainer(
-            max_steps=3,
-            devices=2,
-            strategy=(
-                DDPStrategy(find_unused_parameters=True) if strategy == "counted" else strategy
-            ),
-            callbacks=callbacks,
-        )
-        sync = mock.patch(
-            "cfl_lightning.modules.image_prediction.backward_sync",
-            lambda strategy, sync: nullcontext(),
-        )
-        with sync if every else nullcontext():
-            trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
+        fit(out, run)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
-"""Run by tests/modules/test_ddp_state.py: CPU fits (gloo when --devices > 1) of a tiny CFL + GAN
-module on randomly augmented pairs, saving what each rank saw and ended with.
+"""For tests/modules/test_ddp_state.py (alone, or as a job of tests/ddp_session.py): CPU fits
+(gloo when --devices > 1) of a tiny CFL + GAN module on randomly augmented pairs, saving what each
+rank saw and ended with.
 
 python tests/modules/ddp_runs.py OUT --devices 2 --steps 4 [--every 2] [--resume CKPT]
                                  [--workers 2] [--val-every 1]
@@ -53,7 +54,7 @@ class RecordRank(pl.Callback):
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> pl.Trainer:
     parser = argparse.ArgumentParser()
     parser.add_argument("out", type=Path)
     parser.add_argument("--devices", type=int, default=2)
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0)
     parser.add_argument("--val-every", type=int, default=None)
     parser.add_argument("--size", type=int, default=8)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore")
     warnings.filterwarnings("always", message="ckpt_path")  # the project's resume warnings
@@ -93,6 +94,7 @@ def main() -> None:
     )
     data = AugmentedPairsDataModule(size=args.size, batch_size=2, num_workers=args.workers)
     trainer.fit(module, data, ckpt_path=args.resume)
+    return trainer
 
 
 if __name__ == "__main__":

@@ -50,15 +50,23 @@ def assert_same_state(a: dict, b: dict) -> None:
                 torch.testing.assert_close(value, opt_b["state"][index][key], rtol=0, atol=0)
 
 
+COMMON = ["--devices", "2", "--workers", "2", "--val-every", "1", "--size", "16"]
+
+
+def ddp_jobs(out: Path) -> list[tuple]:
+    """The straight run, a job of the suite's pair of DDP processes (tests/ddp_session.py): 8
+    steps on 2 processes with 2 loader workers each, validation after every step, a checkpoint
+    every 3 steps (16 items, batch 2 per rank: 4 steps per epoch, so steps 3 and 6 are in the
+    middle of epochs 0 and 1). The resumed runs start processes of their own."""
+    folder = out / "augmented_straight"
+    folder.mkdir(parents=True, exist_ok=True)
+    return [("augmented_straight", "augmented", [folder, *COMMON, "--steps", "8", "--every", "3"])]
+
+
 @pytest.fixture(scope="module")
-def straight_run(tmp_path_factory):
-    """8 steps on 2 processes with 2 loader workers each, validation after every step, a
-    checkpoint every 3 steps (16 items, batch 2 per rank: 4 steps per epoch, so steps 3 and 6 are
-    in the middle of epochs 0 and 1)."""
-    out = tmp_path_factory.mktemp("straight")
-    common = ["--devices", "2", "--workers", "2", "--val-every", "1", "--size", "16"]
-    run(out, *common, "--steps", "8", "--every", "3")
-    return out, common
+def straight_run(ddp_session):
+    assert ddp_session.finished("augmented_straight") == {"global_step": 8, "world": 2}
+    return ddp_session.folder("augmented_straight"), COMMON
 
 
 @pytest.mark.slow
