@@ -1,0 +1,110 @@
+"""An exponential moving average of the weights (Lightning's ``EMAWeightAveraging`` callback,
+``--trainer.callbacks+=EMAWeightAveraging``) with the modules' manual optimization: one update per
+optimizer step, the average in the module after the fit and in its checkpoints, and an exact
+resume."""
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+
+from tests.modules.tiny import RandomPairsDataModule, make_module, make_trainer
+
+TERMS = {"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0}
+
+
+class RecordWeights(Callback):
+    """The generator's and discriminator's weights after each training batch (before the EMA
+    callback, listed after this one, updates its average)."""
+
+    def __init__(self) -> None:
+        self.steps: list[dict[str, torch.Tensor]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.steps.append(
+            {
+                f"{name}.{key}": value.detach().clone()
+                for name in ("generator", "discriminator")
+                for key, value in getattr(pl_module, name).state_dict().items()
+            }
+        )
+
+
+def fit(tmp_path, steps, callbacks, resume_from=None, accumulate=1):
+    pl.seed_everything(3, workers=True)
+    module = make_module(TERMS, accumulate_grad_batches=accumulate)
+    trainer = make_trainer(
+        tmp_path,
+        max_steps=steps,
+        callbacks=callbacks,
+        enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+    )
+    trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2), ckpt_path=resume_from)
+    return module, trainer
+
+
+def ema(steps: list[dict[str, torch.Tensor]], decay: float) -> dict[str, torch.Tensor]:
+    """The first weights, then ``decay * average + (1 - decay) * weights`` at every later step."""
+    average = dict(steps[0])
+    for weights in steps[1:]:
+        average = {k: decay * average[k] + (1 - decay) * weights[k] for k in weights}
+    return average
+
+
+def weights(module) -> dict[str, torch.Tensor]:
+    return {
+        f"{name}.{key}": value
+        for name in ("generator", "discriminator")
+        for key, value in getattr(module, name).state_dict().items()
+    }
+
+
+def test_the_fit_ends_with_the_average_of_the_weights_after_each_step(tmp_path):
+    record = RecordWeights()
+    module, _ = fit(tmp_path, 3, [record, EMAWeightAveraging(decay=0.5)])
+    assert len(record.steps) == 3
+    expected = ema(record.steps, 0.5)
+    for key, value in weights(module).items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
+    assert not torch.equal(
+        weights(module)["generator.0.weight"], record.steps[-1]["generator.0.weight"]
+    )
+
+
+def test_accumulating_batches_updates_the_average_once_per_optimizer_step(tmp_path):
+    # 4 batches per epoch, K = 2: 4 batches make 2 optimizer steps, so 2 updates of the average.
+    record = RecordWeights()
+    module, trainer = fit(tmp_path, 2, [record, EMAWeightAveraging(decay=0.5)], accumulate=2)
+    assert trainer.global_step == 2 and len(record.steps) == 4
+    expected = ema([record.steps[1], record.steps[3]], 0.5)  # after each step's last batch
+    for key, value in weights(module).items():
+        torch.testing.assert_close(value, expected[key], rtol=1e-6, atol=1e-7, msg=key)
+
+
+def test_checkpoints_hold_the_average_and_a_resume_from_one_is_exact(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+
+    def every_third_step():
+        return ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=3, save_top_k=-1)
+
+    record = RecordWeights()
+    straight, straight_trainer = fit(
+        tmp_path / "a", 6, [record, EMAWeightAveraging(decay=0.5), every_third_step()]
+    )
+    saved = torch.load(checkpoints / "epoch=0-step=3.ckpt", weights_only=False)["state_dict"]
+    expected = ema(record.steps[:3], 0.5)
+    for key, value in expected.items():
+        torch.testing.assert_close(saved[key], value, rtol=1e-6, atol=1e-7, msg=key)
+
+    resumed, resumed_trainer = fit(
+        tmp_path / "b",
+        6,
+        [EMAWeightAveraging(decay=0.5)],
+        resume_from=str(checkpoints / "epoch=0-step=3.ckpt"),
+    )
+    for key, value in weights(straight).items():
+        torch.testing.assert_close(weights(resumed)[key], value, rtol=0, atol=0, msg=key)
+    for opt_a, opt_b in zip(straight_trainer.optimizers, resumed_trainer.optimizers):
+        state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+        for index in state_a:
+            for key, value in state_a[index].items():
+                torch.testing.assert_close(value, state_b[index][key], rtol=0, atol=0)
