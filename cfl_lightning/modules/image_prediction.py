@@ -357,9 +357,15 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
                 "lr_schedule: 'linear_decay' needs a finite run; set trainer.max_steps or "
                 "trainer.max_epochs"
             )
+        # Named for Lightning's LearningRateMonitor: lr-generator, lr-critic, lr-discriminator.
         schedulers = [
-            torch.optim.lr_scheduler.LambdaLR(opt, LinearDecay(int(total), self.lr_decay_start))
-            for opt in optimizers
+            {
+                "scheduler": torch.optim.lr_scheduler.LambdaLR(
+                    opt, LinearDecay(int(total), self.lr_decay_start)
+                ),
+                "name": f"lr-{name}",
+            }
+            for name, opt in zip(self.optimizer_names(), optimizers)
         ]
         return optimizers, schedulers
 

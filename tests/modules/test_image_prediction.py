@@ -1,9 +1,12 @@
+import csv
 import math
+from pathlib import Path
 
 import pytest
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.plugins.precision import MixedPrecision
 
 from cfl_lightning.modules import ImagePredictionModule, LinearDecay
@@ -203,6 +206,23 @@ def test_linear_decay_schedule_reaches_zero():
     trainer = make_trainer(max_steps=4)
     trainer.fit(module, RandomPairsDataModule(batch_size=2))
     assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0)
+
+
+def test_learning_rate_monitor_logs_each_optimizer_by_name(tmp_path):
+    # 8 items in batches of 2: 4 steps; the decay starts at once: lr 2e-4 * (1 - step / 4)
+    module = make_module({"cfl": 1.0, "gan": 1.0}, lr_schedule="linear_decay", lr_decay_start=0.0)
+    trainer = make_trainer(
+        max_steps=4,
+        logger=CSVLogger(tmp_path),
+        callbacks=[LearningRateMonitor(logging_interval="step")],
+        log_every_n_steps=1,
+    )
+    trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
+    rows = list(csv.DictReader((Path(trainer.logger.log_dir) / "metrics.csv").open()))
+    names = ("lr-generator", "lr-critic", "lr-discriminator")
+    logged = [float(row[n]) for row in rows if row.get("lr-generator") for n in names]
+    expected = [2e-4 * (1 - step / 4) for step in range(4) for _ in names]
+    assert logged == pytest.approx(expected)
 
 
 def test_gradient_clipping_bounds_the_update():
