@@ -44,6 +44,7 @@ from cfl_lightning.modules.optimization import (
     step_uncounted,
 )
 from cfl_lightning.modules.step_random import StepRandom
+from cfl_lightning.modules.weight_averaging import resume_current_weights
 from cfl_lightning.networks.deferred_weights import pretrained_weights_deferred
 from cfl_lightning.seeding import derive_seed
 
@@ -501,6 +502,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
         if "seed" in saved:
             self.step_random.seed = int(saved["seed"])
         if resuming_fit:
+            resume_current_weights(checkpoint, trainer.callbacks)
             rank_state.restore_rank_state(
                 checkpoint,
                 trainer.world_size,

@@ -1,8 +1,9 @@
 """An exponential moving average of the weights (Lightning's ``EMAWeightAveraging`` callback,
 ``--trainer.callbacks+=EMAWeightAveraging``) with the modules' manual optimization: one update per
-optimizer step, the average in the module after the fit and in its checkpoints, and an exact
-resume."""
+optimizer step, the average in the module after the fit and in its checkpoints, an exact resume,
+and a resume without the callback that goes on from the weights training had reached."""
 
+import pytest
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
@@ -58,6 +59,15 @@ def weights(module) -> dict[str, torch.Tensor]:
     }
 
 
+def assert_same_optimizer_states(a, b) -> None:
+    for opt_a, opt_b in zip(a.optimizers, b.optimizers, strict=True):
+        state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+        assert state_a.keys() == state_b.keys()
+        for index in state_a:
+            for key, value in state_a[index].items():
+                torch.testing.assert_close(value, state_b[index][key], rtol=0, atol=0)
+
+
 def test_the_fit_ends_with_the_average_of_the_weights_after_each_step(tmp_path):
     record = RecordWeights()
     module, _ = fit(tmp_path, 3, [record, EMAWeightAveraging(decay=0.5)])
@@ -103,8 +113,18 @@ def test_checkpoints_hold_the_average_and_a_resume_from_one_is_exact(tmp_path):
     )
     for key, value in weights(straight).items():
         torch.testing.assert_close(weights(resumed)[key], value, rtol=0, atol=0, msg=key)
-    for opt_a, opt_b in zip(straight_trainer.optimizers, resumed_trainer.optimizers):
-        state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
-        for index in state_a:
-            for key, value in state_a[index].items():
-                torch.testing.assert_close(value, state_b[index][key], rtol=0, atol=0)
+    assert_same_optimizer_states(straight_trainer, resumed_trainer)
+
+
+def test_a_resume_without_the_callback_goes_on_from_the_weights_reached_and_warns(tmp_path):
+    checkpoints = tmp_path / "checkpoints"
+    every_third_step = ModelCheckpoint(dirpath=checkpoints, every_n_train_steps=3, save_top_k=-1)
+    fit(tmp_path / "a", 3, [EMAWeightAveraging(decay=0.5), every_third_step])
+    plain, plain_trainer = fit(tmp_path / "b", 6, [])  # no averaging: the weights training reaches
+    with pytest.warns(UserWarning, match="resumes from the weights it had reached"):
+        resumed, resumed_trainer = fit(
+            tmp_path / "c", 6, [], resume_from=str(checkpoints / "epoch=0-step=3.ckpt")
+        )
+    for key, value in weights(plain).items():
+        torch.testing.assert_close(weights(resumed)[key], value, rtol=0, atol=0, msg=key)
+    assert_same_optimizer_states(plain_trainer, resumed_trainer)
