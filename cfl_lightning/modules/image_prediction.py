@@ -260,6 +260,7 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
             torch.manual_seed(
                 derive_seed(self.step_random.resolve_seed(), "rank", self.global_rank)
             )
+        self.compile_requested()
 
     def on_fit_start(self) -> None:
         # Frozen extractors and metric networks are in eval mode by design: Lightning's warning
@@ -269,7 +270,10 @@ class ImagePredictionModule(NativePrediction, pl.LightningModule):
     def on_train_start(self) -> None:
         self._intended_eval.restore()
 
-    def configure_model(self) -> None:
+    def compile_requested(self) -> None:
+        """Compiles in place (once) what ``compile_generator`` and ``compile_losses`` ask for;
+        called by ``setup``. Not ``configure_model``: Lightning's weight-averaging callbacks call
+        that hook before copying the module, and warn about sharding when it is overridden."""
         if self.compile_generator and not getattr(self, "_generator_compiled", False):
             self.generator.compile()
             self._generator_compiled = True

@@ -286,7 +286,7 @@ def test_compiled_losses_equal_eager_ones_with_the_same_patch_draws():
     terms = {"cfl": 1.0, "perceptual": 1.0}
     eager = make_module(terms)
     compiled = make_module(terms, compile_losses=True)
-    compiled.configure_model()
+    compiled.compile_requested()
     assert compiled.hparams.compile_losses
     torch.manual_seed(1)
     generator_input = torch.randn(2, 3, 32, 32)

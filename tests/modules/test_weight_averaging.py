@@ -3,6 +3,8 @@
 optimizer step, the average in the module after the fit and in its checkpoints, an exact resume,
 and a resume without the callback that goes on from the weights training had reached."""
 
+import warnings
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -128,3 +130,18 @@ def test_a_resume_without_the_callback_goes_on_from_the_weights_reached_and_warn
     for key, value in weights(plain).items():
         torch.testing.assert_close(weights(resumed)[key], value, rtol=0, atol=0, msg=key)
     assert_same_optimizer_states(plain_trainer, resumed_trainer)
+
+
+def test_compiling_the_generator_leaves_the_average_uncompiled_and_warns_nothing(tmp_path):
+    # The modules compile in `setup`, after the callback copied the module (Lightning's
+    # weight averaging calls an overridden `configure_model` first and warns about sharding).
+    pl.seed_everything(3)
+    module = make_module(TERMS, compile_generator=True)
+    ema_callback = EMAWeightAveraging(decay=0.5)
+    trainer = make_trainer(tmp_path, max_steps=0, callbacks=[ema_callback])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer.fit(module, RandomPairsDataModule(size=8, batch_size=2))
+    assert not [w for w in caught if "configure_model" in str(w.message)]
+    assert module.generator._compiled_call_impl is not None
+    assert ema_callback._average_model.module.generator._compiled_call_impl is None
