@@ -19,6 +19,9 @@ def imagenet_cache(tmp_path_factory):
     return home
 
 
+DDP_TIMEOUT_S = 900  # all jobs of the suite took about 125 s here
+
+
 @pytest.fixture(scope="session")
 def ddp_session(request, tmp_path_factory, imagenet_cache):
     """The 2-process DDP jobs of every selected test module that uses this fixture, run in one
@@ -39,6 +42,3 @@ def ddp_session(request, tmp_path_factory, imagenet_cache):
     names = [name for name, _, _ in jobs + last]
     assert len(set(names)) == len(names), f"job names must be unique: {names}"
     return run_session(jobs + last, out, {"TORCH_HOME": str(imagenet_cache)}, DDP_TIMEOUT_S)
-
-
-DDP_TIMEOUT_S = 900  # all jobs of the suite took about 150 s here

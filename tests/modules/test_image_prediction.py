@@ -12,6 +12,7 @@ from pytorch_lightning.plugins.precision import MixedPrecision
 from cfl_lightning.modules import ImagePredictionModule, LinearDecay
 from tests.modules.tiny import (
     RandomPairsDataModule,
+    assert_same_optimizer_states,
     make_module,
     make_trainer,
     tiny_cfl,
@@ -146,12 +147,7 @@ def test_resume_mid_epoch_is_exact(tmp_path, accumulate, checkpoint_name):
         a, b = getattr(straight, name).state_dict(), getattr(resumed, name).state_dict()
         for key in a:
             torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=f"{name}.{key}")
-    for opt_a, opt_b in zip(straight_trainer.optimizers, resumed_trainer.optimizers):
-        state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
-        assert state_a.keys() == state_b.keys()
-        for index in state_a:
-            for key, value in state_a[index].items():
-                torch.testing.assert_close(value, state_b[index][key], rtol=0, atol=0)
+    assert_same_optimizer_states(straight_trainer, resumed_trainer)
 
 
 def test_resume_with_other_optimizers_fails_clearly(tmp_path):

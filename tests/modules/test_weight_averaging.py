@@ -10,7 +10,12 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
 
-from tests.modules.tiny import RandomPairsDataModule, make_module, make_trainer
+from tests.modules.tiny import (
+    RandomPairsDataModule,
+    assert_same_optimizer_states,
+    make_module,
+    make_trainer,
+)
 
 TERMS = {"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0}
 
@@ -23,13 +28,7 @@ class RecordWeights(Callback):
         self.steps: list[dict[str, torch.Tensor]] = []
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.steps.append(
-            {
-                f"{name}.{key}": value.detach().clone()
-                for name in ("generator", "discriminator")
-                for key, value in getattr(pl_module, name).state_dict().items()
-            }
-        )
+        self.steps.append({k: v.detach().clone() for k, v in weights(pl_module).items()})
 
 
 def fit(tmp_path, steps, callbacks, resume_from=None, accumulate=1):
@@ -59,15 +58,6 @@ def weights(module) -> dict[str, torch.Tensor]:
         for name in ("generator", "discriminator")
         for key, value in getattr(module, name).state_dict().items()
     }
-
-
-def assert_same_optimizer_states(a, b) -> None:
-    for opt_a, opt_b in zip(a.optimizers, b.optimizers, strict=True):
-        state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
-        assert state_a.keys() == state_b.keys()
-        for index in state_a:
-            for key, value in state_a[index].items():
-                torch.testing.assert_close(value, state_b[index][key], rtol=0, atol=0)
 
 
 def test_the_fit_ends_with_the_average_of_the_weights_after_each_step(tmp_path):

@@ -127,3 +127,13 @@ def make_trainer(tmp_path=None, **kwargs) -> pl.Trainer:
         settings["default_root_dir"] = str(tmp_path)
     settings.update(kwargs)
     return pl.Trainer(**settings)
+
+
+def assert_same_optimizer_states(a: pl.Trainer, b: pl.Trainer) -> None:
+    """Every optimizer state of trainer ``a`` equals ``b``'s exactly (same order, same keys)."""
+    for opt_a, opt_b in zip(a.optimizers, b.optimizers, strict=True):
+        state_a, state_b = opt_a.state_dict()["state"], opt_b.state_dict()["state"]
+        assert state_a.keys() == state_b.keys()
+        for index in state_a:
+            for key, value in state_a[index].items():
+                torch.testing.assert_close(value, state_b[index][key], rtol=0, atol=0)
