@@ -12,7 +12,9 @@ PLAN.json: {"out": DIR, "jobs": [[name, kind, args], ...]}, kinds:
   (tests/modules/ddp_fit.py);
 - ``predict``: ``args = [inputs, root]``, a predict with the default PredictionWriter
   (tests/callbacks/ddp_predict.py);
-- ``augmented``: ``args``: the arguments of tests/modules/ddp_runs.py.
+- ``augmented``: ``args``: the arguments of tests/modules/ddp_runs.py;
+- ``user_fit``: ``args = [folder]``, a fit of a user's own LightningModule with CFL
+  (tests/losses/user_module.py).
 
 After each job, every rank writes DIR/done/<name>.rank<r> (JSON: the job's global step and world
 size, or its error), so that a hang or crash names the job it stopped in. A job that raises on
@@ -57,7 +59,13 @@ def run_job(kind: str, args: list[str]):
         from tests.modules.ddp_runs import main
 
         return main(args)
-    raise ValueError(f"kind: expected cfl_fit, tiny_fit, predict or augmented, got {kind!r}")
+    if kind == "user_fit":
+        from tests.losses.user_module import fit_two_processes
+
+        return fit_two_processes(Path(args[0]))
+    raise ValueError(
+        f"kind: expected cfl_fit, tiny_fit, predict, augmented or user_fit, got {kind!r}"
+    )
 
 
 def main() -> None:
