@@ -159,16 +159,16 @@ PY
 
 # Loss only: one forward + backward, CFL and the VGG loss interleaved, 100 timed repetitions.
 step loss_128 120 python3 benchmarks/loss_speed.py --device cuda --batch 4 --size 128 \
-  --losses perceptual,cfl --repeats 100 --warmup 10 --json "$out/loss_128.json"
+  --losses perceptual,cfl,cfl_random_weights --repeats 100 --warmup 10 --json "$out/loss_128.json"
 step loss_256 150 python3 benchmarks/loss_speed.py --device cuda --batch 4 --size 256 \
-  --losses perceptual,cfl --repeats 100 --warmup 10 --json "$out/loss_256.json"
+  --losses perceptual,cfl,cfl_random_weights --repeats 100 --warmup 10 --json "$out/loss_256.json"
 step loss_128_compile 240 python3 benchmarks/loss_speed.py --device cuda --batch 4 --size 128 \
-  --losses perceptual,cfl --repeats 100 --warmup 10 --compile --json "$out/loss_128_compile.json"
+  --losses perceptual,cfl,cfl_random_weights --repeats 100 --warmup 10 --compile --json "$out/loss_128_compile.json"
 
 # SPADE + GAN training step at 256x256, bf16, 100 timed iterations per recipe.
-step train_bf16 200 python3 benchmarks/train_speed.py --device cuda --size 256 --ngf 64 \
+step train_bf16 260 python3 benchmarks/train_speed.py --device cuda --size 256 --ngf 64 \
   --batch 4 --steps 100 --warmup 10 --precision bf16-mixed --channels-last \
-  --recipes vgg+gan,cfl+gan --json "$out/train_bf16.json"
+  --recipes vgg+gan,cfl+gan,cfl_random_weights+gan --json "$out/train_bf16.json"
 step train_bf16_compile 330 python3 benchmarks/train_speed.py --device cuda --size 256 \
   --ngf 64 --batch 4 --steps 100 --warmup 12 --precision bf16-mixed --channels-last --compile \
   --compile-losses --recipes vgg+gan,cfl+gan --json "$out/train_bf16_compile.json"
@@ -202,13 +202,19 @@ for name, title, target, loss_only in rows:
     if not os.path.exists(path):
         continue
     results = json.load(open(path))["results"]
-    cfl, vgg = (results["cfl"], results["perceptual"]) if loss_only else (
-        results["cfl+gan"], results["vgg+gan"])
-    ratio, low, high = median_ratio_interval(cfl["times_ms"], vgg["times_ms"], paired=loss_only)
-    memory = cfl["peak_mib"] / vgg["peak_mib"]
-    met = "yes" if high <= target else ("no" if low > target else "?")
-    print(f"{title:<36}{cfl['median_ms']:>9.2f}{vgg['median_ms']:>9.2f}{ratio:>8.3f}"
-          f"{f'[{low:.3f}, {high:.3f}]':>18}{target:>8.2f}{met:>5}{memory:>7.3f}"
-          f"{'yes' if memory <= 1.05 else 'no':>5}")
+    # Loss rows: the paper's CFL, then the random-weights recipe (views of the target) if timed.
+    pairs = [(title, results["cfl"], results["perceptual"])] if loss_only else [
+        (title, results["cfl+gan"], results["vgg+gan"])]
+    recipe = "cfl_random_weights" if loss_only else "cfl_random_weights+gan"
+    if recipe in results:
+        pairs.append(("  random-weights recipe", results[recipe], pairs[0][2]))
+    for label, cfl, vgg in pairs:
+        ratio, low, high = median_ratio_interval(
+            cfl["times_ms"], vgg["times_ms"], paired=loss_only)
+        memory = cfl["peak_mib"] / vgg["peak_mib"]
+        met = "yes" if high <= target else ("no" if low > target else "?")
+        print(f"{label:<36}{cfl['median_ms']:>9.2f}{vgg['median_ms']:>9.2f}{ratio:>8.3f}"
+              f"{f'[{low:.3f}, {high:.3f}]':>18}{target:>8.2f}{met:>5}{memory:>7.3f}"
+              f"{'yes' if memory <= 1.05 else 'no':>5}")
 print("met: yes = whole interval within the target, no = whole interval above it, ? = neither")
 PY

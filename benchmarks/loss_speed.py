@@ -3,6 +3,12 @@
     python benchmarks/loss_speed.py                      # CPU, batch 4, 3x128x128, random VGG19
     python benchmarks/loss_speed.py --device cuda --size 256 --batch 8 --json out.json
     python benchmarks/loss_speed.py --device cuda --losses perceptual,cfl --repeats 100 --compile
+    python benchmarks/loss_speed.py --losses perceptual,cfl,cfl_random_weights --threads 1 \
+        --clock process                                  # the recipe without pretrained weights
+
+``cfl`` is the paper's loss (its defaults); ``cfl_random_weights`` is the loss of
+``configs/loss/cfl_random_weights.yaml`` (the quickstart's, read from that file), which also runs
+VGG19 on a shifted copy of the target to train its heads.
 
 The losses run in one process on the same inputs, interleaved: each repetition times one step of
 every loss in turn, so a change in the machine's load affects all of them alike. Reported: the
@@ -26,10 +32,21 @@ import json
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
-LOSSES = ("l1", "perceptual", "cfl")
+LOSSES = ("l1", "perceptual", "cfl", "cfl_random_weights")
+RANDOM_WEIGHTS_CONFIG = Path(__file__).resolve().parents[1] / "configs/loss/cfl_random_weights.yaml"
+
+
+def random_weights_options() -> dict:
+    """The init arguments of ``configs/loss/cfl_random_weights.yaml``."""
+    import yaml
+
+    config = yaml.safe_load(RANDOM_WEIGHTS_CONFIG.read_text())
+    assert config["class_path"].endswith("ContrastiveFeatureLoss"), config["class_path"]
+    return dict(config["init_args"])
 
 
 def median_ratio_interval(
@@ -86,8 +103,10 @@ def make_step(name: str, args: argparse.Namespace, device: torch.device) -> Call
         loss = L1Loss()
     elif name == "perceptual":
         loss = PerceptualLoss(weights="random")
-    else:
+    elif name == "cfl":
         loss = ContrastiveFeatureLoss(weights="random")
+    else:
+        loss = ContrastiveFeatureLoss(**random_weights_options())
     loss = loss.to(device)
     if args.compile:
         loss.compile()

@@ -1,5 +1,7 @@
 """Speed and peak memory of a full training iteration: SPADE generator + multi-scale discriminator
 with L1, VGG or CFL (each with GAN and feature matching), through the project's LightningModule.
+``cfl+gan`` uses the paper's CFL, ``cfl_random_weights+gan`` the loss of
+``configs/loss/cfl_random_weights.yaml`` (critic trained on views of the target).
 
     python benchmarks/train_speed.py                          # CPU: 128x128, ngf 16, batch 1
     python benchmarks/train_speed.py --device cuda --size 256 --ngf 64 --batch 4 \\
@@ -27,6 +29,7 @@ RECIPES = {
     "l1+gan": {"l1": 1.0, "gan": 1.0, "feature_matching": 10.0},
     "vgg+gan": {"perceptual": 10.0, "gan": 1.0, "feature_matching": 10.0},
     "cfl+gan": {"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0},
+    "cfl_random_weights+gan": {"cfl": 1.6, "gan": 1.0, "feature_matching": 10.0},
 }
 NUM_CLASSES = 35  # Cityscapes-like label maps, with an instance-edge channel
 
@@ -86,7 +89,11 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, float]:
     terms = RECIPES[recipe]
     label_channels = NUM_CLASSES + 1
     parts: dict = {}
-    if "cfl" in terms:
+    if recipe == "cfl_random_weights+gan":
+        from loss_speed import random_weights_options
+
+        parts["cfl"] = ContrastiveFeatureLoss(**random_weights_options())
+    elif "cfl" in terms:
         parts["cfl"] = ContrastiveFeatureLoss(weights="random")
     if "perceptual" in terms:
         parts["perceptual"] = PerceptualLoss(weights="random")
@@ -175,13 +182,13 @@ def main() -> None:
         f"batch={args.batch} precision={args.precision} channels_last={args.channels_last} "
         f"compile={args.compile} steps={args.steps}"
     )
-    header = f"{'recipe':<10}{'median ms':>11}{'IQR ms':>9}{'it/s':>8}{'peak MiB':>10}"
+    header = f"{'recipe':<24}{'median ms':>11}{'IQR ms':>9}{'it/s':>8}{'peak MiB':>10}"
     print(header + f"{'time x VGG':>12}{'mem x VGG':>11}")
     for name, r in results.items():
         r["time_ratio"] = r["median_ms"] / base["median_ms"] if base else float("nan")
         r["memory_ratio"] = r["peak_mib"] / base["peak_mib"] if base else float("nan")
         print(
-            f"{name:<10}{r['median_ms']:>11.1f}{r['iqr_ms']:>9.1f}{r['it_per_s']:>8.2f}"
+            f"{name:<24}{r['median_ms']:>11.1f}{r['iqr_ms']:>9.1f}{r['it_per_s']:>8.2f}"
             f"{r['peak_mib']:>10.0f}{r['time_ratio']:>12.3f}{r['memory_ratio']:>11.3f}"
         )
     if args.json:

@@ -62,3 +62,14 @@ def test_above_target_query_negatives_cost_a_few_operators(scripts):
     fn = op_count.count_ops(batch=2, size=64, **options)["cfl"]
     aq = op_count.count_ops(batch=2, size=64, query_negatives="above_target", **options)["cfl"]
     assert 0 < len(aq) - len(fn) <= 12
+
+
+def test_loss_speed_steps_every_loss_it_names(scripts):
+    # One forward + backward of each, the random-weights recipe read from its config.
+    import argparse
+
+    _, loss_speed = scripts
+    assert loss_speed.random_weights_options()["critic"] == "target_views"
+    args = argparse.Namespace(batch=1, size=32, compile=False, precision="32")
+    for name in loss_speed.LOSSES:
+        loss_speed.make_step(name, args, torch.device("cpu"))()
