@@ -163,13 +163,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # colorization's speckle stays (BENCHMARKS.md).
     aq_options = {**fn_options, "query_negatives": "above_target"}
     recipes.append(Recipe(f"cfl-fn-aq{suffix}", "cfl", gan, cfl_options=aq_options))
-    # ``cfl-fn-aq`` with its heads frozen at their initialisation (critic learning rate 0): the
-    # same generator loss without the critic's training, so without the views of the target
-    # that make ``cfl-fn-aq`` cost 1.7x the VGG loss (a user freezes the heads with
-    # ``requires_grad_(False)`` and the loss skips the views). Screened for cost (BENCHMARKS.md).
-    recipes.append(
-        Recipe(f"cfl-fn-aq-fz{suffix}", "cfl", gan, cfl_options=aq_options, critic_lr=0.0)
-    )
     # ``cfl-fn-aq`` whose features come from a :class:`ConvEncoderFeatures` trained from scratch
     # (all four layers) instead of random VGG19: with the critic on target views the encoder
     # learns from the targets alone, never from the generator. Screened on seeds 0-2 on an AMD
