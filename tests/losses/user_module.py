@@ -4,9 +4,9 @@ For tests/losses/test_in_lightning_module.py, which fits it in one process and, 
 tests/ddp_session.py, in two (``fit_two_processes``), and compares both with the README's
 plain-PyTorch loop (``plain_loop``).
 
-The loss is the random-VGG19 recipe (``configs/loss/cfl_random_weights.yaml``). Its patch
-locations and target views come from the module's own seeded ``torch.Generator``, so every rank
-of a DDP fit draws the same ones, as one process does for the whole batch.
+The loss has the options of ``configs/loss/cfl_random_weights.yaml`` (with 32 patches, for speed).
+Its patch locations come from the module's own seeded ``torch.Generator``, so every rank of a DDP
+fit draws the same ones, as one process does for the whole batch.
 """
 
 from __future__ import annotations
