@@ -144,6 +144,27 @@ def test_without_gradients_the_value_is_the_joint_one(extractor):
         )
 
 
+def test_frozen_heads_skip_the_views_and_give_the_joint_loss(extractor):
+    # The views cost a VGG19 pass; with no critic parameter to train they are not computed.
+    joint, views = make_pair(extractor)
+    for parameter in views.critic_parameters():
+        parameter.requires_grad_(False)
+    seen = []
+    hook = extractor.register_forward_hook(lambda module, args, out: seen.append(len(args[0])))
+    try:
+        pred, target = images(12).requires_grad_(), images(13)
+        locations = joint.draw_locations(pred.shape, torch.Generator().manual_seed(3))
+        value = views(pred, target, locations=locations)
+        assert seen == [2, 2]  # the prediction, then the target: no shifted copy
+        expected = joint(pred, target, locations=locations)
+    finally:
+        hook.remove()
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(
+        torch.autograd.grad(value, pred)[0], torch.autograd.grad(expected, pred)[0]
+    )
+
+
 class TinyEncoder(nn.Module):
     """A trainable two-layer encoder (part of the critic)."""
 
