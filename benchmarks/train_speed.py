@@ -34,6 +34,16 @@ RECIPES = {
 NUM_CLASSES = 35  # Cityscapes-like label maps, with an instance-edge channel
 
 
+def cfl_options(recipe: str) -> dict:
+    """CFL's arguments in ``recipe``: the paper's loss on random VGG19, or for
+    ``cfl_random_weights+gan`` those of ``configs/loss/cfl_random_weights.yaml``."""
+    if recipe == "cfl_random_weights+gan":
+        from loss_speed import random_weights_options
+
+        return random_weights_options()
+    return {"weights": "random"}
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
@@ -89,12 +99,8 @@ def measure(recipe: str, args: argparse.Namespace) -> dict[str, float]:
     terms = RECIPES[recipe]
     label_channels = NUM_CLASSES + 1
     parts: dict = {}
-    if recipe == "cfl_random_weights+gan":
-        from loss_speed import random_weights_options
-
-        parts["cfl"] = ContrastiveFeatureLoss(**random_weights_options())
-    elif "cfl" in terms:
-        parts["cfl"] = ContrastiveFeatureLoss(weights="random")
+    if "cfl" in terms:
+        parts["cfl"] = ContrastiveFeatureLoss(**cfl_options(recipe))
     if "perceptual" in terms:
         parts["perceptual"] = PerceptualLoss(weights="random")
     if args.compile_losses:
