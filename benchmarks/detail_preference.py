@@ -38,6 +38,11 @@ patch has, for the heads' training and the values.
 ``--head-dim D``: the width of ``cfl-fn-aq``'s MLP heads (default 256, the recipe's).
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
+``--gram-weights W [W ...]``: also a Gram term (per layer of CFL, ``mean_{b,i,j} |G_pred -
+G_target| / mean_{b,i,j} |G_target|``, ``G = F F^T / (h w)`` the ``(C, C)`` second moments of each
+image's random VGG19 features ``F`` (``C x hw``); the mean over layers) and ``cfl-fn-aq`` plus
+each ``W`` times it: where the texture statistics of the features are matched, wherever the
+detail is.
 ``--ladders``: which ladders to run (default both), e.g. one per process.
 ``--per-layer``: also each layer's ``cfl-fn-aq`` value with the same heads (its layer weight 1,
 the others 0), and a second table per ladder: where fixed layer weightings are lowest. A
@@ -74,6 +79,7 @@ from cfl_lightning.data.io import to_unit_range
 from cfl_lightning.data.synthetic import SyntheticTexturesDataset
 from cfl_lightning.data.textures import render_image
 from cfl_lightning.losses import PerceptualLoss
+from cfl_lightning.losses.gram import relative_gram_distance
 from cfl_lightning.metrics import mean_gradient_magnitude
 from cfl_lightning.networks import VGG19Features
 
@@ -83,6 +89,7 @@ LOCATION_DRAWS = 4
 PHOTO_SHIFT = 3
 LADDERS = ("textures", "photos")
 TERM = "feature-mean term"
+GRAM = "Gram term"
 TERM_WEIGHT = 3.0  # as in the screened recipe cfl-fn-aq-fmean
 TEXTURE_POOL = 512  # training images the heads may train on with --train-heads
 LAYER_PREFIX = "cfl-fn-aq at "  # the per-layer columns: "cfl-fn-aq at relu2_1", ...
@@ -152,11 +159,12 @@ def loss_columns(
     head_steps: int = 0,
     recipe: Recipe | None = None,
     per_layer: bool = False,
+    gram: bool = False,
 ) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """Name -> ``(pred, target) -> value`` for every loss of the table (``cfl-fn-aq``'s heads
     trained ``head_steps`` steps on ``pool``; ``recipe`` defaults to :func:`aq_recipe`'s; see
     :func:`train_view_heads`). ``per_layer`` adds ``cfl-fn-aq``'s value at each of its layers
-    alone, with the same heads (see :class:`OneLayer`)."""
+    alone, with the same heads (see :class:`OneLayer`); ``gram`` adds :func:`gram_term`."""
     recipes = {r.name: r for r in main_recipes(False)}
     torch.manual_seed(seed)  # the heads' initialisation
     paper = make_cfl(recipes["cfl"], seed).eval()
@@ -184,6 +192,8 @@ def loss_columns(
         f"cfl-fn-aq ({f'heads {head_steps} steps' if head_steps else 'init'})": drawn(aq),
         TERM: lambda p, t: feature_mean_term(aq.extractor, aq.layers, p, t),
     }
+    if gram:
+        columns[GRAM] = lambda p, t: gram_term(aq.extractor, aq.layers, p, t)
     if per_layer:
         for name in aq.layers:
             columns[LAYER_PREFIX + name] = drawn(OneLayer(aq, name))
@@ -258,13 +268,25 @@ def feature_mean_term(
     return sum(values) / len(values)
 
 
+def gram_term(
+    extractor: torch.nn.Module, layers: tuple[str, ...], pred: torch.Tensor, target: torch.Tensor
+) -> float:
+    """Mean over ``layers`` of ``mean |G_pred - G_target| / mean |G_target|``, ``G`` the
+    ``(B, C, C)`` Gram matrices ``F F^T / (h w)`` of ``extractor``'s features (the term of
+    ``ContrastiveFeatureLoss(gram_weight=...)`` with uniform layer weights)."""
+    weights = {name: 1.0 / len(layers) for name in layers}
+    return float(relative_gram_distance(extractor(pred), extractor(target), weights))
+
+
 def ladder_rows(
     target: torch.Tensor,
     make: Callable[[float], torch.Tensor],
     levels: tuple[float, ...],
     losses: dict[str, Callable[[torch.Tensor, torch.Tensor], float]],
+    gram_weights: tuple[float, ...] = (),
 ) -> list[dict[str, float]]:
-    """One row per level: ``a``, the sharpness ratio and every loss's value."""
+    """One row per level: ``a``, the sharpness ratio and every loss's value (and ``cfl-fn-aq``
+    plus each of ``gram_weights`` times the Gram term, which ``losses`` must then hold)."""
     rows = []
     target_sharpness = float(mean_gradient_magnitude(target).mean())
     cfl = next(name for name in losses if name.startswith("cfl-fn-aq ("))
@@ -275,6 +297,8 @@ def ladder_rows(
             row["sharpness"] /= target_sharpness
             row.update({name: fn(pred, target) for name, fn in losses.items()})
             row[f"cfl-fn-aq + {TERM_WEIGHT:g}x term"] = row[cfl] + TERM_WEIGHT * row[TERM]
+            for weight in gram_weights:
+                row[f"cfl-fn-aq + {weight:g}x Gram"] = row[cfl] + weight * row[GRAM]
             rows.append(row)
             print(f"a={a:g}", {k: round(v, 4) for k, v in row.items()}, flush=True)
     return rows
@@ -316,6 +340,13 @@ def main(argv: list[str] | None = None) -> int:
         help="also cfl-fn-aq at each layer alone, and fixed layer weightings read from them",
     )
     parser.add_argument(
+        "--gram-weights",
+        type=float,
+        nargs="+",
+        default=[],
+        help="also the Gram term, and cfl-fn-aq plus each weight times it",
+    )
+    parser.add_argument(
         "--ladders",
         nargs="+",
         choices=LADDERS,
@@ -334,6 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--temperature: expected a value > 0, got {args.temperature}")
     if args.num_patches is not None and args.num_patches < 2:
         raise SystemExit(f"--num-patches: expected a count >= 2, got {args.num_patches}")
+    if any(not w > 0 for w in args.gram_weights):
+        raise SystemExit(f"--gram-weights: expected weights > 0, got {args.gram_weights}")
     if args.head_dim is not None and args.head_dim < 1:
         raise SystemExit(f"--head-dim: expected a width >= 1, got {args.head_dim}")
     overrides: dict[str, Any] = {
@@ -381,9 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in (n for n in LADDERS if n in args.ladders):
         pool, ladder, levels, title = ladders[name]
         training = pool() if args.train_heads else None
-        losses = loss_columns(args.seed, training, args.train_heads, recipe, args.per_layer)
+        losses = loss_columns(
+            args.seed, training, args.train_heads, recipe, args.per_layer, bool(args.gram_weights)
+        )
         target, make = ladder(args.items)
-        rows = ladder_rows(target, make, levels, losses)
+        rows = ladder_rows(target, make, levels, losses, tuple(args.gram_weights))
         sections.append(table(title, rows))
         if args.per_layer:
             sections.append(

@@ -125,13 +125,15 @@ def _options_and_report(detail, tmp_path, monkeypatch, *options):
     the real ones take a minute here), and the report's text."""
     seen = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
         seen.append(recipe.cfl_options)
         return {"l1": lambda p, t: 0.0}
 
     monkeypatch.setattr(detail, "loss_columns", loss_columns)
     monkeypatch.setattr(
-        detail, "ladder_rows", lambda t, m, levels, losses: [{"a": 0.0, "sharpness": 1.0, "l1": 0}]
+        detail,
+        "ladder_rows",
+        lambda t, m, levels, losses, gram_weights=(): [{"a": 0.0, "sharpness": 1.0, "l1": 0}],
     )
     out = tmp_path / "report.md"
     assert detail.main(["--items", "1", *options, "--ladders", "photos", "--out", str(out)]) == 0
@@ -153,11 +155,11 @@ def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monke
     detail, _ = scripts
     calls = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
         calls.append(("losses", None if pool is None else tuple(pool.shape), head_steps))
         return {"l1": lambda p, t: 0.0}
 
-    def ladder_rows(target, make, levels, losses):
+    def ladder_rows(target, make, levels, losses, gram_weights=()):
         calls.append(("rows", tuple(levels)))
         return [{"a": a, "sharpness": 1.0, "l1": abs(a - 1)} for a in levels]
 
@@ -259,11 +261,11 @@ def test_per_layer_adds_the_layer_weightings_table(scripts, tmp_path, monkeypatc
     detail, _ = scripts
     seen = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
         seen.append(per_layer)
         return {"l1": lambda p, t: 0.0}
 
-    def ladder_rows(target, make, levels, losses):
+    def ladder_rows(target, make, levels, losses, gram_weights=()):
         layers = {detail.LAYER_PREFIX + n: 1.0 for n in ("relu2_1", "relu3_1", "relu4_1")}
         return [
             {
@@ -292,3 +294,55 @@ def test_per_layer_adds_the_layer_weightings_table(scripts, tmp_path, monkeypatc
     seen.clear()
     assert detail.main(["--items", "1", "--ladders", "textures", "--out", str(out)]) == 0
     assert seen == [False] and "layer weights" not in out.read_text()
+
+
+def test_gram_term_sees_the_amount_of_detail_not_its_place(scripts):
+    from cfl_lightning.networks import VGG19Features
+
+    detail, distortions = scripts
+    extractor = VGG19Features(weights="random")
+    x = torch.arange(64, dtype=torch.float32)
+    stripes = 0.8 * torch.tanh(3 * torch.sin(2 * torch.pi * x / 8)).expand(1, 3, 64, 64)
+    moved = torch.roll(stripes, 4, dims=3)  # half a period
+    blurred = distortions.gaussian_blur(stripes, 1.5)
+
+    def term(pred):
+        with torch.no_grad():
+            return detail.gram_term(extractor, extractor.layers, pred, stripes)
+
+    assert term(stripes) == 0.0
+    assert term(blurred) > 0.1
+    assert term(moved) < 0.25 * term(blurred)
+
+
+def test_gram_weights_add_the_term_and_each_weighted_sum(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    with pytest.raises(SystemExit, match=r"--gram-weights: expected weights > 0, got \[0\.0\]"):
+        detail.main(["--gram-weights", "0"])
+    flags = []
+
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
+        flags.append(gram)
+        return {
+            "cfl-fn-aq (init)": lambda p, t: float(p.mean() / t.mean()),
+            detail.TERM: lambda p, t: 0.0,
+            detail.GRAM: lambda p, t: 0.5,
+        }
+
+    monkeypatch.setattr(detail, "loss_columns", loss_columns)
+    ramp = torch.linspace(0.1, 0.9, 64).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    monkeypatch.setattr(detail, "photo_ladder", lambda items: (ramp, lambda a: a * ramp))
+    out = tmp_path / "gram.md"
+    argv = ["--items", "1", "--ladders", "photos", "--gram-weights", "2", "10", "--out", str(out)]
+    rows = []
+    real_rows = detail.ladder_rows
+    monkeypatch.setattr(
+        detail, "ladder_rows", lambda *a, **k: rows.extend(real_rows(*a, **k)) or rows
+    )
+    assert detail.main(argv) == 0
+    assert flags == [True]
+    # The prediction at level a is a times the target here, so the stub CFL column is a.
+    by_level = {row["a"]: row for row in rows}
+    assert by_level[1.0]["cfl-fn-aq + 2x Gram"] == pytest.approx(1.0 + 2 * 0.5)
+    assert by_level[1.5]["cfl-fn-aq + 10x Gram"] == pytest.approx(1.5 + 10 * 0.5)
+    assert "cfl-fn-aq + 10x Gram" in out.read_text()
