@@ -42,7 +42,7 @@ heads, the first view's) patches are the only queries, for the heads' training a
 G_target| / mean_{b,i,j} |G_target|``, ``G = F F^T / (h w)`` the ``(C, C)`` second moments of each
 image's random VGG19 features ``F`` (``C x hw``); the mean over layers) and ``cfl-fn-aq`` plus
 each ``W`` times it: where the texture statistics of the features are matched, wherever the
-detail is.
+detail is (the check that fixed the weight of the screened recipe ``cfl-fn-aq-gram``).
 ``--ladders``: which ladders to run (default both), e.g. one per process.
 ``--per-layer``: also each layer's ``cfl-fn-aq`` value with the same heads (its layer weight 1,
 the others 0), and a second table per ladder: where fixed layer weightings are lowest. A
@@ -79,7 +79,6 @@ from cfl_lightning.data.io import to_unit_range
 from cfl_lightning.data.synthetic import SyntheticTexturesDataset
 from cfl_lightning.data.textures import render_image
 from cfl_lightning.losses import PerceptualLoss
-from cfl_lightning.losses.gram import relative_gram_distance
 from cfl_lightning.metrics import mean_gradient_magnitude
 from cfl_lightning.networks import VGG19Features
 
@@ -272,10 +271,20 @@ def gram_term(
     extractor: torch.nn.Module, layers: tuple[str, ...], pred: torch.Tensor, target: torch.Tensor
 ) -> float:
     """Mean over ``layers`` of ``mean |G_pred - G_target| / mean |G_target|``, ``G`` the
-    ``(B, C, C)`` Gram matrices ``F F^T / (h w)`` of ``extractor``'s features (the term of
-    ``ContrastiveFeatureLoss(gram_weight=...)`` with uniform layer weights)."""
-    weights = {name: 1.0 / len(layers) for name in layers}
-    return float(relative_gram_distance(extractor(pred), extractor(target), weights))
+    ``(B, C, C)`` Gram matrices ``F F^T / (h w)`` of ``extractor``'s features (the term of the
+    screened recipe ``cfl-fn-aq-gram``, BENCHMARKS.md)."""
+    pred_features, target_features = extractor(pred), extractor(target)
+    values = []
+    for name in layers:
+        pred_gram, target_gram = (gram_matrices(f[name]) for f in (pred_features, target_features))
+        values.append(float((pred_gram - target_gram).abs().mean() / target_gram.abs().mean()))
+    return sum(values) / len(values)
+
+
+def gram_matrices(features: torch.Tensor) -> torch.Tensor:
+    """``(B, C, h, w)`` -> ``(B, C, C)``: ``F F^T / (h w)`` per image."""
+    flat = features.flatten(2)
+    return flat @ flat.transpose(1, 2) / flat.shape[-1]
 
 
 def ladder_rows(

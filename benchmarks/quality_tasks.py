@@ -143,8 +143,7 @@ def main_recipes(gan: bool) -> list[Recipe]:
     ``cfl-fn-nq`` (``cfl-fn`` with ``query_negatives=False``, a diagnostic) and ``cfl-fn-aq``
     (``cfl-fn`` with ``query_negatives="above_target"``) and ``cfl-enc`` (``cfl-fn-aq`` on a conv
     encoder trained from scratch by the target views) and ``cfl-fn-aq-r1`` (``cfl-fn-aq`` with
-    ``relu1_1`` added) and ``cfl-fn-aq-gram`` (``cfl-fn-aq`` with ``gram_weight=3``), each with a
-    GAN if ``gan``."""
+    ``relu1_1`` added), each with a GAN if ``gan``."""
     suffix = "+gan" if gan else ""
     recipes = [Recipe(f"{loss}{suffix}", loss, gan) for loss in BASE_LOSSES]
     recipes.append(Recipe(f"cfl-id{suffix}", "cfl", gan, cfl_options={"head": "identity"}))
@@ -179,13 +178,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # not adopted; ahead on the textures, ranges overlapping (BENCHMARKS.md, ``cfl-fn-aq-r1``).
     r1_options = {**aq_options, "layers": ("relu1_1", *DEFAULT_CFL_LAYERS)}
     recipes.append(Recipe(f"cfl-fn-aq-r1{suffix}", "cfl", gan, cfl_options=r1_options))
-    # ``cfl-fn-aq`` plus 3x a term matching each image's Gram matrices of CFL's features to the
-    # target's (``gram_weight=3``): how much of each kind of detail, wherever it is. The weight
-    # was fixed before any training run by a check on training items alone: the smallest of 1,
-    # 3, 10, 30 for which the sum is lowest at the targets' amount of detail on both ladders
-    # (BENCHMARKS.md, ``cfl-fn-aq-gram``).
-    gram_options = {**aq_options, "gram_weight": 3.0}
-    recipes.append(Recipe(f"cfl-fn-aq-gram{suffix}", "cfl", gan, cfl_options=gram_options))
     return recipes
 
 

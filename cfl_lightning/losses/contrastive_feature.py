@@ -13,7 +13,6 @@ from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
 from cfl_lightning.losses.compute_dtype import cast_to_module_dtype
-from cfl_lightning.losses.gram import relative_gram_distance
 from cfl_lightning.losses.patch_nce import (
     NORMALIZE_EPS,
     check_query_negatives,
@@ -177,15 +176,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        gram_weight: weight (>= 0; default 0, the paper's: off) of a texture term added to the
-            value: per layer ``mean|G(pred) - G(target)| / mean|G(target)|``, ``G`` the ``(C, C)``
-            Gram matrix ``F F^T / (h w)`` of each image's extractor features (before the heads),
-            then the layer-weighted mean (:func:`relative_gram_distance`). PatchNCE compares
-            L2-normalised embeddings, so it sees the direction of a patch's features, not how
-            much detail it carries; the Gram matrices hold how much of each kind of detail the
-            image has, wherever it is. Gradient to ``pred`` only (the critic's parameters get
-            none). Uses the features CFL computes anyway (a trainable extractor under
-            ``critic="joint"`` costs one more pass).
     """
 
     def __init__(
@@ -206,13 +196,8 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        gram_weight: float = 0.0,
     ) -> None:
         super().__init__()
-        if isinstance(gram_weight, bool) or not isinstance(gram_weight, (int, float)):
-            raise ValueError(f"gram_weight: expected a number >= 0, got {gram_weight!r}")
-        if not gram_weight >= 0:
-            raise ValueError(f"gram_weight: expected a number >= 0, got {gram_weight!r}")
         if critic not in CRITIC_OBJECTIVES:
             raise ValueError(f"critic: expected one of {CRITIC_OBJECTIVES}, got {critic!r}")
         if isinstance(view_shift, bool) or not isinstance(view_shift, int) or view_shift < 1:
@@ -278,7 +263,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.gram_weight = float(gram_weight)
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -427,15 +411,6 @@ class ContrastiveFeatureLoss(nn.Module):
             target = torch.cat([target, self._shifted(target)])
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             target_features = self.extractor(target)
-        texture_term = None
-        if self.gram_weight > 0:
-            constant = pred_features
-            if trainable and not views and torch.is_grad_enabled():
-                constant = self._extract_with_constant_parameters(pred)
-            first = {name: target_features[name][:batch] for name in self.layers}
-            texture_term = self.gram_weight * relative_gram_distance(
-                constant, first, self.layer_weights
-            )
 
         sizes = []
         for name in self.layers:
@@ -488,7 +463,7 @@ class ContrastiveFeatureLoss(nn.Module):
             embeddings = embeddings.float()
         if not views:
             # One weighted sum over the rows of all layers, images and both directions.
-            value = paired_patch_nce(
+            return paired_patch_nce(
                 embeddings,
                 self.temperature,
                 self.query_negatives,
@@ -496,7 +471,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 row_weights,
                 normalize=True,
             )
-            return value if texture_term is None else value + texture_term
         losses = paired_patch_nce(
             embeddings, self.temperature, self.query_negatives, excluded, normalize=True
         )  # (L, 2B, 2n)
@@ -504,8 +478,7 @@ class ContrastiveFeatureLoss(nn.Module):
             row_weights = row_weights.to(losses.dtype)
         generator_term, critic_term = torch.mv(row_weights, losses.view(-1)).unbind()
         # The generator's value; the heads' gradient is the critic term's alone.
-        value = generator_term + (critic_term - critic_term.detach())
-        return value if texture_term is None else value + texture_term
+        return generator_term + (critic_term - critic_term.detach())
 
     def _exclude_false_negatives(
         self, picked: list[torch.Tensor], excluded: torch.Tensor | None
