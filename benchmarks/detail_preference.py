@@ -258,13 +258,9 @@ def feature_mean_term(
 ) -> float:
     """Mean over ``layers`` of ``mean_{b,c} |mu_pred - mu_target| / mean_{b,c} |mu_target|``,
     ``mu`` the ``(B, C)`` spatial means of ``extractor``'s features."""
-    pred_features, target_features = extractor(pred), extractor(target)
-    values = []
-    for name in layers:
-        pred_mean = pred_features[name].mean(dim=(2, 3))
-        target_mean = target_features[name].mean(dim=(2, 3))
-        values.append(float((pred_mean - target_mean).abs().mean() / target_mean.abs().mean()))
-    return sum(values) / len(values)
+    return relative_statistic_term(
+        extractor, layers, pred, target, lambda features: features.mean(dim=(2, 3))
+    )
 
 
 def gram_term(
@@ -273,18 +269,29 @@ def gram_term(
     """Mean over ``layers`` of ``mean |G_pred - G_target| / mean |G_target|``, ``G`` the
     ``(B, C, C)`` Gram matrices ``F F^T / (h w)`` of ``extractor``'s features (the term of the
     screened recipe ``cfl-fn-aq-gram``, BENCHMARKS.md)."""
+
+    def gram_matrices(features: torch.Tensor) -> torch.Tensor:
+        flat = features.flatten(2)
+        return flat @ flat.transpose(1, 2) / flat.shape[-1]
+
+    return relative_statistic_term(extractor, layers, pred, target, gram_matrices)
+
+
+def relative_statistic_term(
+    extractor: torch.nn.Module,
+    layers: tuple[str, ...],
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    statistic: Callable[[torch.Tensor], torch.Tensor],
+) -> float:
+    """Mean over ``layers`` of ``mean |S(pred) - S(target)| / mean |S(target)|``, ``S`` the
+    per-image ``statistic`` of ``extractor``'s ``(B, C, h, w)`` features."""
     pred_features, target_features = extractor(pred), extractor(target)
     values = []
     for name in layers:
-        pred_gram, target_gram = (gram_matrices(f[name]) for f in (pred_features, target_features))
-        values.append(float((pred_gram - target_gram).abs().mean() / target_gram.abs().mean()))
+        pred_stat, target_stat = statistic(pred_features[name]), statistic(target_features[name])
+        values.append(float((pred_stat - target_stat).abs().mean() / target_stat.abs().mean()))
     return sum(values) / len(values)
-
-
-def gram_matrices(features: torch.Tensor) -> torch.Tensor:
-    """``(B, C, h, w)`` -> ``(B, C, C)``: ``F F^T / (h w)`` per image."""
-    flat = features.flatten(2)
-    return flat @ flat.transpose(1, 2) / flat.shape[-1]
 
 
 def ladder_rows(
