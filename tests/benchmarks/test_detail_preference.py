@@ -301,30 +301,27 @@ def test_gram_weights_add_the_term_and_each_weighted_sum(scripts, tmp_path, monk
     detail, _ = scripts
     with pytest.raises(SystemExit, match=r"--gram-weights: expected weights > 0, got \[0\.0\]"):
         detail.main(["--gram-weights", "0"])
+    stub = {
+        "cfl-fn-aq (init)": lambda p, t: float(p.mean() / t.mean()),
+        detail.TERM: lambda p, t: 0.0,
+        detail.GRAM: lambda p, t: 0.5,
+    }
+    ramp = torch.linspace(0.1, 0.9, 64).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    # The prediction at level a is a times the target here, so the stub CFL column is a.
+    rows = detail.ladder_rows(ramp, lambda a: a * ramp, (1.0, 1.5), stub, (2.0, 10.0))
+    assert rows[0]["cfl-fn-aq + 2x Gram"] == pytest.approx(1.0 + 2 * 0.5)
+    assert rows[1]["cfl-fn-aq + 10x Gram"] == pytest.approx(1.5 + 10 * 0.5)
+
     flags = []
 
     def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
         flags.append(gram)
-        return {
-            "cfl-fn-aq (init)": lambda p, t: float(p.mean() / t.mean()),
-            detail.TERM: lambda p, t: 0.0,
-            detail.GRAM: lambda p, t: 0.5,
-        }
+        return stub
 
     monkeypatch.setattr(detail, "loss_columns", loss_columns)
-    ramp = torch.linspace(0.1, 0.9, 64).view(1, 1, 8, 8).expand(1, 3, 8, 8)
     monkeypatch.setattr(detail, "photo_ladder", lambda items: (ramp, lambda a: a * ramp))
     out = tmp_path / "gram.md"
     argv = ["--items", "1", "--ladders", "photos", "--gram-weights", "2", "10", "--out", str(out)]
-    rows = []
-    real_rows = detail.ladder_rows
-    monkeypatch.setattr(
-        detail, "ladder_rows", lambda *a, **k: rows.extend(real_rows(*a, **k)) or rows
-    )
     assert detail.main(argv) == 0
     assert flags == [True]
-    # The prediction at level a is a times the target here, so the stub CFL column is a.
-    by_level = {row["a"]: row for row in rows}
-    assert by_level[1.0]["cfl-fn-aq + 2x Gram"] == pytest.approx(1.0 + 2 * 0.5)
-    assert by_level[1.5]["cfl-fn-aq + 10x Gram"] == pytest.approx(1.5 + 10 * 0.5)
     assert "cfl-fn-aq + 10x Gram" in out.read_text()
