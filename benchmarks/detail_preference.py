@@ -36,6 +36,9 @@ training and its values.
 per layer and image (at 64x64 its layers have 1024, 256, 64 and 16), so how many negatives each
 patch has, for the heads' training and the values.
 ``--head-dim D``: the width of ``cfl-fn-aq``'s MLP heads (default 256, the recipe's).
+``--exclude-neighbours-within P``: ``cfl-fn-aq`` with sampled locations at most ``P`` pixels apart
+kept out of each other's negatives (default 0, the recipe's), for the heads' training and the
+values: a prediction's detail a few pixels off then competes with no target patch next to its own.
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--gram-weights W [W ...]``: also a Gram term (per layer of CFL, ``mean_{b,i,j} |G_pred -
@@ -346,6 +349,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-patches", type=int, help="cfl-fn-aq's num_patches (default 256)")
     parser.add_argument("--head-dim", type=int, help="cfl-fn-aq's head_dim (default 256)")
     parser.add_argument(
+        "--exclude-neighbours-within",
+        type=int,
+        help="cfl-fn-aq's exclude_neighbours_within, in pixels (default 0)",
+    )
+    parser.add_argument(
         "--forward-only",
         action="store_true",
         help="cfl-fn-aq with bidirectional=False (default: both directions, the recipe's)",
@@ -385,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--gram-weights: expected weights > 0, got {args.gram_weights}")
     if args.head_dim is not None and args.head_dim < 1:
         raise SystemExit(f"--head-dim: expected a width >= 1, got {args.head_dim}")
+    radius = args.exclude_neighbours_within
+    if radius is not None and radius < 0:
+        raise SystemExit(f"--exclude-neighbours-within: expected pixels >= 0, got {radius}")
     overrides: dict[str, Any] = {
         name: value
         for name, value in (
@@ -392,6 +403,7 @@ def main(argv: list[str] | None = None) -> int:
             ("temperature", args.temperature),
             ("num_patches", args.num_patches),
             ("head_dim", args.head_dim),
+            ("exclude_neighbours_within", radius),
         )
         if value is not None
     }
