@@ -36,6 +36,8 @@ training and its values.
 per layer and image (at 64x64 its layers have 1024, 256, 64 and 16), so how many negatives each
 patch has, for the heads' training and the values.
 ``--head-dim D``: the width of ``cfl-fn-aq``'s MLP heads (default 256, the recipe's).
+``--feature-pooling K``: ``cfl-fn-aq`` comparing each layer's features averaged over ``K x K``
+neighbourhoods (default 1, none, the recipe's), for the heads' training and the values.
 ``--exclude-neighbours-within P``: ``cfl-fn-aq`` with sampled locations at most ``P`` pixels apart
 kept out of each other's negatives (default 0, the recipe's), for the heads' training and the
 values: a prediction's detail a few pixels off then competes with no target patch next to its own.
@@ -349,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-patches", type=int, help="cfl-fn-aq's num_patches (default 256)")
     parser.add_argument("--head-dim", type=int, help="cfl-fn-aq's head_dim (default 256)")
     parser.add_argument(
+        "--feature-pooling", type=int, help="cfl-fn-aq's feature_pooling kernel (default 1)"
+    )
+    parser.add_argument(
         "--exclude-neighbours-within",
         type=int,
         help="cfl-fn-aq's exclude_neighbours_within, in pixels (default 0)",
@@ -393,6 +398,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--gram-weights: expected weights > 0, got {args.gram_weights}")
     if args.head_dim is not None and args.head_dim < 1:
         raise SystemExit(f"--head-dim: expected a width >= 1, got {args.head_dim}")
+    if args.feature_pooling is not None and (
+        args.feature_pooling < 1 or args.feature_pooling % 2 == 0
+    ):
+        raise SystemExit(
+            f"--feature-pooling: expected an odd size >= 1, got {args.feature_pooling}"
+        )
     radius = args.exclude_neighbours_within
     if radius is not None and radius < 0:
         raise SystemExit(f"--exclude-neighbours-within: expected pixels >= 0, got {radius}")
@@ -404,6 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             ("num_patches", args.num_patches),
             ("head_dim", args.head_dim),
             ("exclude_neighbours_within", radius),
+            ("feature_pooling", args.feature_pooling),
         )
         if value is not None
     }

@@ -182,6 +182,10 @@ class ContrastiveFeatureLoss(nn.Module):
             both directions and for the critic's views too. A prediction's detail that is right
             but a few pixels off then competes with no target patch next to its own. Needs an
             extractor declaring ``strides``.
+        feature_pooling: an odd kernel size ``k``, default 1 (none, the paper's): every layer's
+            features of prediction and target are averaged over ``k x k`` neighbourhoods (stride 1,
+            borders averaged over the cells inside) before the locations are sampled, so each patch
+            is compared by its local feature statistics rather than its exact layout.
     """
 
     def __init__(
@@ -203,6 +207,7 @@ class ContrastiveFeatureLoss(nn.Module):
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
         exclude_neighbours_within: int = 0,
+        feature_pooling: int = 1,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -222,6 +227,15 @@ class ContrastiveFeatureLoss(nn.Module):
             raise ValueError(
                 "exclude_neighbours_within: expected an integer >= 0 (pixels), got "
                 f"{exclude_neighbours_within!r}"
+            )
+        if (
+            isinstance(feature_pooling, bool)
+            or not isinstance(feature_pooling, int)
+            or feature_pooling < 1
+            or feature_pooling % 2 == 0
+        ):
+            raise ValueError(
+                f"feature_pooling: expected an odd kernel size >= 1, got {feature_pooling!r}"
             )
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
@@ -289,6 +303,7 @@ class ContrastiveFeatureLoss(nn.Module):
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
         self.exclude_neighbours_within = exclude_neighbours_within
+        self.feature_pooling = feature_pooling
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -437,6 +452,9 @@ class ContrastiveFeatureLoss(nn.Module):
             target = torch.cat([target, self._shifted(target)])
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             target_features = self.extractor(target)
+        if self.feature_pooling > 1:
+            pred_features = self._pooled(pred_features)
+            target_features = self._pooled(target_features)
 
         sizes = []
         for name in self.layers:
@@ -557,6 +575,14 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, near.device)[1]
         return near | excluded
+
+    def _pooled(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The layers' features averaged over ``feature_pooling`` squared neighbourhoods."""
+        k = self.feature_pooling
+        return {
+            name: F.avg_pool2d(features[name], k, 1, k // 2, count_include_pad=False)
+            for name in self.layers
+        }
 
     def _channels_hint(self) -> str:
         """The end of the error for images with another channel count than the extractor's."""

@@ -1,0 +1,86 @@
+"""ContrastiveFeatureLoss(feature_pooling=k): each layer's features are averaged over k x k
+neighbourhoods before the patches are sampled."""
+
+import pytest
+import torch
+
+from cfl_lightning.losses import ContrastiveFeatureLoss
+from cfl_lightning.networks import VGG19Features
+
+
+def images(seed, batch=2, size=32):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=g) * 2 - 1
+
+
+def box_mean(x, k):
+    """Mean of each ``k x k`` neighbourhood of ``x`` (B, C, h, w), over the cells inside the map:
+    a loop over the offsets, no pooling operator."""
+    h, w = x.shape[-2:]
+    total, count = torch.zeros_like(x), torch.zeros(h, w)
+    r = k // 2
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            ys, yd = slice(max(dy, 0), h + min(dy, 0)), slice(max(-dy, 0), h + min(-dy, 0))
+            xs, xd = slice(max(dx, 0), w + min(dx, 0)), slice(max(-dx, 0), w + min(-dx, 0))
+            total[..., yd, xd] += x[..., ys, xs]
+            count[yd, xd] += 1
+    return total / count
+
+
+class BoxMeanFeatures(torch.nn.Module):
+    """``extractor`` with every layer's features replaced by their ``k x k`` box means."""
+
+    def __init__(self, extractor, k):
+        super().__init__()
+        self.inner, self.k = extractor, k
+        self.channels, self.strides = extractor.channels, extractor.strides
+
+    def forward(self, x):
+        return {name: box_mean(f, self.k) for name, f in self.inner(x).items()}
+
+
+def small_extractor():
+    torch.manual_seed(0)
+    return VGG19Features(layers=("relu2_1", "relu3_1", "relu4_1"), weights="random")
+
+
+@pytest.mark.parametrize(("k", "critic"), [(3, "joint"), (5, "target_views")])
+def test_value_and_gradients_are_those_of_cfl_on_box_averaged_features(k, critic):
+    extractor = small_extractor()
+    options = {"num_patches": 24, "critic": critic, "false_negative_threshold": 0.99}
+    pooled = ContrastiveFeatureLoss(extractor=extractor, feature_pooling=k, **options)
+    reference = ContrastiveFeatureLoss(extractor=BoxMeanFeatures(extractor, k), **options)
+    reference.heads.load_state_dict(pooled.heads.state_dict())
+    pred, target = images(1).requires_grad_(), images(2)
+    locations = pooled.draw_locations(pred.shape, torch.Generator().manual_seed(3))
+    value = pooled(pred, target, locations=locations)
+    expected = reference(pred, target, locations=locations)
+    torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-5)
+    params = [pred, *pooled.heads.parameters()]
+    expected_params = [pred, *reference.heads.parameters()]
+    for grad, other in zip(
+        torch.autograd.grad(value, params), torch.autograd.grad(expected, expected_params)
+    ):
+        torch.testing.assert_close(grad, other, rtol=1e-4, atol=1e-7)
+
+
+def test_kernel_one_is_the_paper_value_and_pooling_changes_it():
+    extractor = small_extractor()
+    plain = ContrastiveFeatureLoss(extractor=extractor, num_patches=24)
+    one = ContrastiveFeatureLoss(extractor=extractor, num_patches=24, feature_pooling=1)
+    three = ContrastiveFeatureLoss(extractor=extractor, num_patches=24, feature_pooling=3)
+    for loss in (one, three):
+        loss.heads.load_state_dict(plain.heads.state_dict())
+    pred, target = images(4), images(5)
+    locations = plain.draw_locations(pred.shape, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        value = plain(pred, target, locations=locations)
+        assert torch.equal(one(pred, target, locations=locations), value)
+        assert not torch.allclose(three(pred, target, locations=locations), value)
+
+
+@pytest.mark.parametrize("k", [0, 2, 4, 3.0, True, "3"])
+def test_kernel_that_is_not_an_odd_size_is_rejected(k):
+    with pytest.raises(ValueError, match=r"feature_pooling: expected an odd kernel size >= 1"):
+        ContrastiveFeatureLoss(extractor=small_extractor(), feature_pooling=k)
