@@ -178,6 +178,11 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # not adopted; ahead on the textures, ranges overlapping (BENCHMARKS.md, ``cfl-fn-aq-r1``).
     r1_options = {**aq_options, "layers": ("relu1_1", *DEFAULT_CFL_LAYERS)}
     recipes.append(Recipe(f"cfl-fn-aq-r1{suffix}", "cfl", gan, cfl_options=r1_options))
+    # ``cfl-fn-aq`` comparing each layer's features averaged over 3x3 neighbourhoods
+    # (``feature_pooling=3``): local feature statistics instead of the exact layout (issue 13,
+    # screened on the tuning tasks; BENCHMARKS.md, ``cfl-fn-aq-pool3``).
+    pool_options = {**aq_options, "feature_pooling": 3}
+    recipes.append(Recipe(f"cfl-fn-aq-pool3{suffix}", "cfl", gan, cfl_options=pool_options))
     return recipes
 
 
