@@ -38,9 +38,6 @@ patch has, for the heads' training and the values.
 ``--head-dim D``: the width of ``cfl-fn-aq``'s MLP heads (default 256, the recipe's).
 ``--feature-pooling K``: ``cfl-fn-aq`` comparing each layer's features averaged over ``K x K``
 neighbourhoods (default 1, none, the recipe's), for the heads' training and the values.
-``--exclude-neighbours-within P``: ``cfl-fn-aq`` with sampled locations at most ``P`` pixels apart
-kept out of each other's negatives (default 0, the recipe's), for the heads' training and the
-values: a prediction's detail a few pixels off then competes with no target patch next to its own.
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--gram-weights W [W ...]``: also a Gram term (per layer of CFL, ``mean_{b,i,j} |G_pred -
@@ -354,11 +351,6 @@ def main(argv: list[str] | None = None) -> int:
         "--feature-pooling", type=int, help="cfl-fn-aq's feature_pooling kernel (default 1)"
     )
     parser.add_argument(
-        "--exclude-neighbours-within",
-        type=int,
-        help="cfl-fn-aq's exclude_neighbours_within, in pixels (default 0)",
-    )
-    parser.add_argument(
         "--forward-only",
         action="store_true",
         help="cfl-fn-aq with bidirectional=False (default: both directions, the recipe's)",
@@ -404,9 +396,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"--feature-pooling: expected an odd size >= 1, got {args.feature_pooling}"
         )
-    radius = args.exclude_neighbours_within
-    if radius is not None and radius < 0:
-        raise SystemExit(f"--exclude-neighbours-within: expected pixels >= 0, got {radius}")
     overrides: dict[str, Any] = {
         name: value
         for name, value in (
@@ -414,7 +403,6 @@ def main(argv: list[str] | None = None) -> int:
             ("temperature", args.temperature),
             ("num_patches", args.num_patches),
             ("head_dim", args.head_dim),
-            ("exclude_neighbours_within", radius),
             ("feature_pooling", args.feature_pooling),
         )
         if value is not None

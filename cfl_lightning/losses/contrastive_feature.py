@@ -176,12 +176,6 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        exclude_neighbours_within: 0 (default, the paper's) or a distance in image pixels: at
-            every layer, two sampled locations at most this far apart (the larger of their row
-            and column distances times the layer's stride) are not each other's negatives, in
-            both directions and for the critic's views too. A prediction's detail that is right
-            but a few pixels off then competes with no target patch next to its own. Needs an
-            extractor declaring ``strides``.
         feature_pooling: an odd kernel size ``k``, default 1 (none, the paper's): every layer's
             features of prediction and target are averaged over ``k x k`` neighbourhoods (stride 1,
             borders averaged over the cells inside) before the locations are sampled, so each patch
@@ -206,7 +200,6 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        exclude_neighbours_within: int = 0,
         feature_pooling: int = 1,
     ) -> None:
         super().__init__()
@@ -218,15 +211,6 @@ class ContrastiveFeatureLoss(nn.Module):
             raise ValueError(
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
-            )
-        if (
-            isinstance(exclude_neighbours_within, bool)
-            or not isinstance(exclude_neighbours_within, int)
-            or exclude_neighbours_within < 0
-        ):
-            raise ValueError(
-                "exclude_neighbours_within: expected an integer >= 0 (pixels), got "
-                f"{exclude_neighbours_within!r}"
             )
         if (
             isinstance(feature_pooling, bool)
@@ -279,15 +263,6 @@ class ContrastiveFeatureLoss(nn.Module):
                 f"(one per layer of {list(layers)}), got {layer_weights}"
             )
         total = sum(layer_weights)
-        strides = getattr(extractor, "strides", None)
-        if exclude_neighbours_within and (
-            not strides or any(name not in strides for name in layers)
-        ):
-            raise ValueError(
-                f"exclude_neighbours_within: {exclude_neighbours_within} pixels needs the "
-                f"extractor's `strides` for every layer of {list(layers)}; "
-                f"{type(extractor).__name__} does not declare them"
-            )
 
         self.extractor = extractor
         self.image_channels = image_channels
@@ -302,7 +277,6 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.exclude_neighbours_within = exclude_neighbours_within
         self.feature_pooling = feature_pooling
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
@@ -478,11 +452,8 @@ class ContrastiveFeatureLoss(nn.Module):
             )
         excluded, row_weights, widths = self._layout(sizes, batch, pred.device, views)
 
-        rows = torch.div(locations, widths, rounding_mode="floor")
-        cols = locations.remainder(widths)
-        if self.exclude_neighbours_within:
-            excluded = self._exclude_neighbours(rows, cols, excluded)
-        rows, cols = rows.unbind(0), cols.unbind(0)
+        rows = torch.div(locations, widths, rounding_mode="floor").unbind(0)
+        cols = locations.remainder(widths).unbind(0)
         if not views:
             # Per layer (B, C_l, 2n): the prediction's n feature vectors, then the target's.
             picked = [
@@ -555,26 +526,6 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]
         return alike | excluded
-
-    def _exclude_neighbours(
-        self, rows: torch.Tensor, cols: torch.Tensor, excluded: torch.Tensor | None
-    ) -> torch.Tensor:
-        """``excluded`` (or the default mask) plus the logits between sampled locations at most
-        ``exclude_neighbours_within`` image pixels apart: ``(L, 1, 2n, 2n)`` from the locations'
-        grid ``rows`` and ``cols`` ``(L, n)``. Rows ``i`` and ``n + i`` lose columns ``j`` and
-        ``n + j``; positives stay."""
-        n = rows.shape[1]
-        strides = self.extractor.strides
-        stride = torch.tensor([strides[name] for name in self.layers], device=rows.device)
-        apart = torch.maximum(
-            (rows[:, :, None] - rows[:, None, :]).abs(), (cols[:, :, None] - cols[:, None, :]).abs()
-        )  # (L, n, n), in grid steps
-        near = apart * stride[:, None, None] <= self.exclude_neighbours_within
-        near.diagonal(dim1=-2, dim2=-1).fill_(False)  # a patch is its own positive
-        near = near.repeat(1, 2, 2).unsqueeze(1)  # (L, 1, 2n, 2n)
-        if excluded is None:
-            excluded = pair_constants(n, self.query_negatives, near.device)[1]
-        return near | excluded
 
     def _pooled(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """The layers' features averaged over ``feature_pooling`` squared neighbourhoods."""

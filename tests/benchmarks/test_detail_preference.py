@@ -196,6 +196,22 @@ def test_head_dim_below_one_is_refused_and_reaches_cfl_fn_aq(scripts, tmp_path, 
     assert "heads at initialisation, head_dim 64" in report
 
 
+@pytest.mark.parametrize("size", ["0", "2"])
+def test_feature_pooling_not_odd_is_refused(scripts, size):
+    detail, _ = scripts
+    with pytest.raises(
+        SystemExit, match=f"--feature-pooling: expected an odd size >= 1, got {size}"
+    ):
+        detail.main(["--feature-pooling", size])
+
+
+def test_feature_pooling_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--feature-pooling", "3")
+    assert seen == [{**detail.aq_recipe().cfl_options, "feature_pooling": 3}]
+    assert "heads at initialisation, feature_pooling 3" in report
+
+
 def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monkeypatch):
     detail, _ = scripts
     seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--forward-only")
