@@ -25,10 +25,18 @@ def ddp_jobs(out: Path) -> list[tuple]:
     return [("user_fit", "user_fit", [out / "user_fit"])]
 
 
-def assert_states_close(actual: dict, expected: dict) -> None:
+def assert_states_close(actual: dict, expected: dict, atol: float = 1e-6) -> None:
     assert actual.keys() == expected.keys()
     for key in expected:
-        torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=1e-6, msg=key)
+        torch.testing.assert_close(actual[key], expected[key], rtol=1e-5, atol=atol, msg=key)
+
+
+# Under DDP the two ranks' gradients are averaged, a sum in another order than the full batch's.
+# Adam divides each gradient by its running RMS, so an entry whose gradient is near zero can move
+# by a different fraction of the learning rate (1e-3): an Intel Xeon showed one head weight of
+# 65536 off by 1.3e-6. 1 % of one step still fails a rank that trained on other batches or was
+# not averaged (differences of the order of the learning rate).
+DDP_ATOL = 1e-5
 
 
 def changed(before: dict, after: dict, prefix: str) -> dict[str, bool]:
@@ -76,4 +84,4 @@ def test_two_process_fit_equals_the_plain_loop_on_both_ranks_batches(plain, ddp_
     steps = [first + second for first, second in zip(*items)]
     assert len(steps) == STEPS and all(len(step) == BATCH for step in steps)
     assert sorted(item for step in steps for item in step) == list(range(STEPS * BATCH))
-    assert_states_close(ranks[0], plain_loop(make_model(), steps))
+    assert_states_close(ranks[0], plain_loop(make_model(), steps), atol=DDP_ATOL)
