@@ -179,7 +179,10 @@ class ContrastiveFeatureLoss(nn.Module):
         feature_pooling: an odd kernel size ``k``, default 1 (none, the paper's): every layer's
             features of prediction and target are averaged over ``k x k`` neighbourhoods (stride 1,
             borders averaged over the cells inside) before the locations are sampled, so each patch
-            is compared by its local feature statistics rather than its exact layout.
+            is compared by its local feature statistics rather than its exact layout. With
+            random VGG19 weights, 3 made CFL ask for about the targets' amount of detail where it
+            cannot be aligned, and lowered PatchSWD on super-resolution (benchmark recipe
+            ``cfl-fn-aq-pool3``, README's Results); not part of a recommended recipe yet.
     """
 
     def __init__(
