@@ -181,8 +181,9 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # ``cfl-fn-aq`` comparing each layer's features averaged over 3x3 neighbourhoods
     # (``feature_pooling=3``): local feature statistics instead of the exact layout. Screened on
     # seeds 0-2 on an Intel Xeon: SR lower than ``cfl-fn-aq`` on every seed (median 1.61 against
-    # 1.83), textures level (median 1.849 against 1.848: its rule failed), so not adopted; kept for
-    # a second look (BENCHMARKS.md, ``cfl-fn-aq-pool3``).
+    # 1.83), textures level (median 1.849 against 1.848: its rule failed), so not adopted; held out
+    # at seed 0, SR with a U-Net lower (1.41 against 1.59), textures with a U-Net worse (2.22
+    # against 1.62): a setting for super-resolution (BENCHMARKS.md, ``cfl-fn-aq-pool3``).
     pool_options = {**aq_options, "feature_pooling": 3}
     recipes.append(Recipe(f"cfl-fn-aq-pool3{suffix}", "cfl", gan, cfl_options=pool_options))
     return recipes

@@ -181,8 +181,8 @@ class ContrastiveFeatureLoss(nn.Module):
             borders averaged over the cells inside) before the locations are sampled, so each patch
             is compared by its local feature statistics rather than its exact layout. With
             random VGG19 weights, 3 made CFL ask for about the targets' amount of detail where it
-            cannot be aligned, and lowered PatchSWD on super-resolution (benchmark recipe
-            ``cfl-fn-aq-pool3``, README's Results); not part of a recommended recipe yet.
+            cannot be aligned, and lowered PatchSWD on super-resolution but raised it on label ->
+            image (benchmark recipe ``cfl-fn-aq-pool3``, README's Results): not in the recipe.
     """
 
     def __init__(
