@@ -348,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-patches", type=int, help="cfl-fn-aq's num_patches (default 256)")
     parser.add_argument("--head-dim", type=int, help="cfl-fn-aq's head_dim (default 256)")
     parser.add_argument(
-        "--feature-pooling", type=int, help="cfl-fn-aq's feature_pooling kernel (default 1)"
+        "--feature-pooling",
+        type=int,
+        nargs="+",
+        help="cfl-fn-aq's feature_pooling: one kernel, or one per layer (default 1)",
     )
     parser.add_argument(
         "--forward-only",
@@ -390,12 +393,14 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--gram-weights: expected weights > 0, got {args.gram_weights}")
     if args.head_dim is not None and args.head_dim < 1:
         raise SystemExit(f"--head-dim: expected a width >= 1, got {args.head_dim}")
-    if args.feature_pooling is not None and (
-        args.feature_pooling < 1 or args.feature_pooling % 2 == 0
-    ):
+    if args.feature_pooling is not None and any(k < 1 or k % 2 == 0 for k in args.feature_pooling):
         raise SystemExit(
-            f"--feature-pooling: expected an odd size >= 1, got {args.feature_pooling}"
+            "--feature-pooling: expected odd sizes >= 1, got "
+            + " ".join(map(str, args.feature_pooling))
         )
+    pooling = args.feature_pooling
+    if pooling is not None:  # one kernel for every layer, or a tuple of one per layer
+        pooling = pooling[0] if len(pooling) == 1 else tuple(pooling)
     overrides: dict[str, Any] = {
         name: value
         for name, value in (
@@ -403,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             ("temperature", args.temperature),
             ("num_patches", args.num_patches),
             ("head_dim", args.head_dim),
-            ("feature_pooling", args.feature_pooling),
+            ("feature_pooling", pooling),
         )
         if value is not None
     }
@@ -413,7 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
     if overrides:
         heads = (heads or "heads at initialisation") + "".join(
-            f", {name} {value}" if isinstance(value, bool) else f", {name} {value:g}"
+            f", {name} {value}"
+            if isinstance(value, bool)
+            else f", {name} {' '.join(map(str, value))}"
+            if isinstance(value, tuple)
+            else f", {name} {value:g}"
             for name, value in overrides.items()
         )
     sections = [

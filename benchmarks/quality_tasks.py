@@ -186,6 +186,11 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # against 1.62): a setting for super-resolution (BENCHMARKS.md, ``cfl-fn-aq-pool3``).
     pool_options = {**aq_options, "feature_pooling": 3}
     recipes.append(Recipe(f"cfl-fn-aq-pool3{suffix}", "cfl", gan, cfl_options=pool_options))
+    # ``cfl-fn-aq-pool3`` pooling the two fine layers only (relu2_1 and relu3_1, 2 and 4 pixels a
+    # cell), keeping the exact layout of relu4_1 and relu5_1, where at 64 pixels a 3x3 mean is
+    # nearly the whole map's and the layout fixed by the input is lost.
+    fine_options = {**aq_options, "feature_pooling": (3, 3, 1, 1)}
+    recipes.append(Recipe(f"cfl-fn-aq-poolfine{suffix}", "cfl", gan, cfl_options=fine_options))
     return recipes
 
 

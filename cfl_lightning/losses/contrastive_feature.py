@@ -13,6 +13,7 @@ from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
 from cfl_lightning.losses.compute_dtype import cast_to_module_dtype
+from cfl_lightning.losses.feature_pooling import pooled_features, pooling_kernels
 from cfl_lightning.losses.patch_nce import (
     NORMALIZE_EPS,
     check_query_negatives,
@@ -176,10 +177,11 @@ class ContrastiveFeatureLoss(nn.Module):
             random VGG19 weights this put high-frequency noise into flat areas (benchmark recipe
             ``cfl-fn``, 0.99, against ``cfl-tv``; see the README's Results). A row left with its
             positive only contributes zero. Costs one ``n x n`` similarity product per layer.
-        feature_pooling: an odd kernel size ``k``, default 1 (none, the paper's): every layer's
-            features of prediction and target are averaged over ``k x k`` neighbourhoods (stride 1,
-            borders averaged over the cells inside) before the locations are sampled, so each patch
-            is compared by its local feature statistics rather than its exact layout. With
+        feature_pooling: an odd kernel size ``k``, default 1 (none, the paper's), or one per
+            layer in the order of ``layers``: every layer's features of prediction and target are
+            averaged over ``k x k`` neighbourhoods (stride 1, borders averaged over the cells
+            inside) before the locations are sampled, so each patch is compared by its local
+            feature statistics rather than its exact layout. With
             random VGG19 weights, 3 made CFL ask for about the targets' amount of detail where it
             cannot be aligned, and lowered PatchSWD on super-resolution but raised it on label ->
             image (benchmark recipe ``cfl-fn-aq-pool3``, README's Results): not in the recipe.
@@ -203,7 +205,7 @@ class ContrastiveFeatureLoss(nn.Module):
         critic: Literal["joint", "target_views"] = "joint",
         view_shift: int = 2,
         false_negative_threshold: float | None = None,
-        feature_pooling: int = 1,
+        feature_pooling: int | Sequence[int] = 1,
     ) -> None:
         super().__init__()
         if critic not in CRITIC_OBJECTIVES:
@@ -214,15 +216,6 @@ class ContrastiveFeatureLoss(nn.Module):
             raise ValueError(
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
-            )
-        if (
-            isinstance(feature_pooling, bool)
-            or not isinstance(feature_pooling, int)
-            or feature_pooling < 1
-            or feature_pooling % 2 == 0
-        ):
-            raise ValueError(
-                f"feature_pooling: expected an odd kernel size >= 1, got {feature_pooling!r}"
             )
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
@@ -266,6 +259,7 @@ class ContrastiveFeatureLoss(nn.Module):
                 f"(one per layer of {list(layers)}), got {layer_weights}"
             )
         total = sum(layer_weights)
+        kernels = pooling_kernels(feature_pooling, layers)
 
         self.extractor = extractor
         self.image_channels = image_channels
@@ -280,7 +274,10 @@ class ContrastiveFeatureLoss(nn.Module):
         self.critic = critic
         self.view_shift = view_shift
         self.false_negative_threshold = false_negative_threshold
-        self.feature_pooling = feature_pooling
+        self.feature_pooling = (
+            feature_pooling if isinstance(feature_pooling, int) else tuple(kernels.values())
+        )
+        self.pooling_kernels = kernels  # layer name: kernel size
         self.heads = CriticHeads(head, {name: channels[name] for name in layers}, head_dim)
         self._constants: dict[tuple, tuple[torch.Tensor | None, torch.Tensor, torch.Tensor]] = {}
 
@@ -429,9 +426,9 @@ class ContrastiveFeatureLoss(nn.Module):
             target = torch.cat([target, self._shifted(target)])
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             target_features = self.extractor(target)
-        if self.feature_pooling > 1:
-            pred_features = self._pooled(pred_features)
-            target_features = self._pooled(target_features)
+        if any(k > 1 for k in self.pooling_kernels.values()):
+            pred_features = pooled_features(pred_features, self.pooling_kernels)
+            target_features = pooled_features(target_features, self.pooling_kernels)
 
         sizes = []
         for name in self.layers:
@@ -529,14 +526,6 @@ class ContrastiveFeatureLoss(nn.Module):
         if excluded is None:
             excluded = pair_constants(n, self.query_negatives, alike.device)[1]
         return alike | excluded
-
-    def _pooled(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The layers' features averaged over ``feature_pooling`` squared neighbourhoods."""
-        k = self.feature_pooling
-        return {
-            name: F.avg_pool2d(features[name], k, 1, k // 2, count_include_pad=False)
-            for name in self.layers
-        }
 
     def _channels_hint(self) -> str:
         """The end of the error for images with another channel count than the extractor's."""

@@ -196,20 +196,29 @@ def test_head_dim_below_one_is_refused_and_reaches_cfl_fn_aq(scripts, tmp_path, 
     assert "heads at initialisation, head_dim 64" in report
 
 
-@pytest.mark.parametrize("size", ["0", "2"])
-def test_feature_pooling_not_odd_is_refused(scripts, size):
+@pytest.mark.parametrize("sizes", [["0"], ["2"], ["3", "3", "4", "1"]])
+def test_feature_pooling_not_odd_is_refused(scripts, sizes):
     detail, _ = scripts
     with pytest.raises(
-        SystemExit, match=f"--feature-pooling: expected an odd size >= 1, got {size}"
+        SystemExit, match=f"--feature-pooling: expected odd sizes >= 1, got {' '.join(sizes)}"
     ):
-        detail.main(["--feature-pooling", size])
+        detail.main(["--feature-pooling", *sizes])
 
 
-def test_feature_pooling_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("sizes", "option", "header"),
+    [
+        (["3"], 3, "feature_pooling 3"),
+        (["3", "3", "1", "1"], (3, 3, 1, 1), "feature_pooling 3 3 1 1"),
+    ],
+)
+def test_feature_pooling_reaches_cfl_fn_aq_and_the_header(
+    scripts, tmp_path, monkeypatch, sizes, option, header
+):
     detail, _ = scripts
-    seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--feature-pooling", "3")
-    assert seen == [{**detail.aq_recipe().cfl_options, "feature_pooling": 3}]
-    assert "heads at initialisation, feature_pooling 3" in report
+    seen, report = _options_and_report(detail, tmp_path, monkeypatch, "--feature-pooling", *sizes)
+    assert seen == [{**detail.aq_recipe().cfl_options, "feature_pooling": option}]
+    assert f"heads at initialisation, {header}" in report
 
 
 def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monkeypatch):

@@ -1,5 +1,5 @@
 """ContrastiveFeatureLoss(feature_pooling=k): each layer's features are averaged over k x k
-neighbourhoods before the patches are sampled."""
+neighbourhoods before the patches are sampled; one k for every layer, or one per layer."""
 
 import pytest
 import torch
@@ -29,15 +29,17 @@ def box_mean(x, k):
 
 
 class BoxMeanFeatures(torch.nn.Module):
-    """``extractor`` with every layer's features replaced by their ``k x k`` box means."""
+    """``extractor`` with every layer's features replaced by their ``k x k`` box means: ``k`` one
+    size for all layers or a dict of sizes by layer name (a layer without one is unchanged)."""
 
     def __init__(self, extractor, k):
         super().__init__()
-        self.inner, self.k = extractor, k
+        self.inner = extractor
+        self.k = k if isinstance(k, dict) else dict.fromkeys(extractor.channels, k)
         self.channels, self.strides = extractor.channels, extractor.strides
 
     def forward(self, x):
-        return {name: box_mean(f, self.k) for name, f in self.inner(x).items()}
+        return {name: box_mean(f, self.k.get(name, 1)) for name, f in self.inner(x).items()}
 
 
 def small_extractor():
@@ -45,12 +47,16 @@ def small_extractor():
     return VGG19Features(layers=("relu2_1", "relu3_1", "relu4_1"), weights="random")
 
 
-@pytest.mark.parametrize(("k", "critic"), [(3, "joint"), (5, "target_views")])
+@pytest.mark.parametrize(
+    ("k", "critic"),
+    [(3, "joint"), (5, "target_views"), ((3, 1, 1), "target_views"), ((1, 5, 3), "joint")],
+)
 def test_value_and_gradients_are_those_of_cfl_on_box_averaged_features(k, critic):
     extractor = small_extractor()
     options = {"num_patches": 24, "critic": critic, "false_negative_threshold": 0.99}
     pooled = ContrastiveFeatureLoss(extractor=extractor, feature_pooling=k, **options)
-    reference = ContrastiveFeatureLoss(extractor=BoxMeanFeatures(extractor, k), **options)
+    per_layer = dict(zip(extractor.channels, k)) if isinstance(k, tuple) else k
+    reference = ContrastiveFeatureLoss(extractor=BoxMeanFeatures(extractor, per_layer), **options)
     reference.heads.load_state_dict(pooled.heads.state_dict())
     pred, target = images(1).requires_grad_(), images(2)
     locations = pooled.draw_locations(pred.shape, torch.Generator().manual_seed(3))
@@ -69,18 +75,31 @@ def test_kernel_one_is_the_paper_value_and_pooling_changes_it():
     extractor = small_extractor()
     plain = ContrastiveFeatureLoss(extractor=extractor, num_patches=24)
     one = ContrastiveFeatureLoss(extractor=extractor, num_patches=24, feature_pooling=1)
+    ones = ContrastiveFeatureLoss(extractor=extractor, num_patches=24, feature_pooling=[1, 1, 1])
     three = ContrastiveFeatureLoss(extractor=extractor, num_patches=24, feature_pooling=3)
-    for loss in (one, three):
+    last = ContrastiveFeatureLoss(extractor=extractor, num_patches=24, feature_pooling=(1, 1, 3))
+    for loss in (one, ones, three, last):
         loss.heads.load_state_dict(plain.heads.state_dict())
     pred, target = images(4), images(5)
     locations = plain.draw_locations(pred.shape, torch.Generator().manual_seed(0))
     with torch.no_grad():
         value = plain(pred, target, locations=locations)
         assert torch.equal(one(pred, target, locations=locations), value)
+        assert torch.equal(ones(pred, target, locations=locations), value)
         assert not torch.allclose(three(pred, target, locations=locations), value)
+        assert not torch.allclose(last(pred, target, locations=locations), value)
 
 
-@pytest.mark.parametrize("k", [0, 2, 4, 3.0, True, "3"])
+@pytest.mark.parametrize("k", [0, 2, 4, 3.0, True, "3", (3, 2, 1), (1, True, 1), None])
 def test_kernel_that_is_not_an_odd_size_is_rejected(k):
     with pytest.raises(ValueError, match=r"feature_pooling: expected an odd kernel size >= 1"):
+        ContrastiveFeatureLoss(extractor=small_extractor(), feature_pooling=k)
+
+
+@pytest.mark.parametrize("k", [(3, 1), (3, 1, 1, 1), ()])
+def test_per_layer_kernels_must_match_the_layers(k):
+    message = (
+        r"feature_pooling: expected one kernel per layer of \['relu2_1', 'relu3_1', 'relu4_1'\]"
+    )
+    with pytest.raises(ValueError, match=message + rf" \(3\), got {len(k)}"):
         ContrastiveFeatureLoss(extractor=small_extractor(), feature_pooling=k)
