@@ -183,14 +183,11 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # seeds 0-2 on an Intel Xeon: SR lower than ``cfl-fn-aq`` on every seed (median 1.61 against
     # 1.83), textures level (median 1.849 against 1.848: its rule failed), so not adopted; held out
     # at seed 0, SR with a U-Net lower (1.41 against 1.59), textures with a U-Net worse (2.22
-    # against 1.62): a setting for super-resolution (BENCHMARKS.md, ``cfl-fn-aq-pool3``).
+    # against 1.62): a setting for super-resolution (BENCHMARKS.md, ``cfl-fn-aq-pool3``). Pooling
+    # relu2_1 and relu3_1 only, ``(3, 3, 1, 1)`` (recipe ``cfl-fn-aq-poolfine``, commit 52ec35b),
+    # did the same on both tuning tasks, within 0.1 on every seed.
     pool_options = {**aq_options, "feature_pooling": 3}
     recipes.append(Recipe(f"cfl-fn-aq-pool3{suffix}", "cfl", gan, cfl_options=pool_options))
-    # ``cfl-fn-aq-pool3`` pooling the two fine layers only (relu2_1 and relu3_1, 2 and 4 pixels a
-    # cell), keeping the exact layout of relu4_1 and relu5_1, where at 64 pixels a 3x3 mean is
-    # nearly the whole map's and the layout fixed by the input is lost.
-    fine_options = {**aq_options, "feature_pooling": (3, 3, 1, 1)}
-    recipes.append(Recipe(f"cfl-fn-aq-poolfine{suffix}", "cfl", gan, cfl_options=fine_options))
     return recipes
 
 
