@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from cfl_lightning.losses import ContrastiveFeatureLoss
+from cfl_lightning.losses.feature_pooling import pooled_features, pooling_kernels
 from cfl_lightning.networks import VGG19Features
 
 
@@ -103,3 +104,13 @@ def test_per_layer_kernels_must_match_the_layers(k):
     )
     with pytest.raises(ValueError, match=message + rf" \(3\), got {len(k)}"):
         ContrastiveFeatureLoss(extractor=small_extractor(), feature_pooling=k)
+
+
+def test_pooled_features_box_averages_each_layer_with_its_own_kernel():
+    g = torch.Generator().manual_seed(6)
+    features = {"fine": torch.randn(2, 4, 9, 7, generator=g), "coarse": torch.randn(2, 4, 5, 5)}
+    pooled = pooled_features(features, {"fine": 5, "coarse": 1})
+    torch.testing.assert_close(pooled["fine"], box_mean(features["fine"], 5))
+    assert pooled["coarse"] is features["coarse"]
+    assert pooling_kernels((5, 1), ["fine", "coarse"]) == {"fine": 5, "coarse": 1}
+    assert pooling_kernels(3, ["fine", "coarse"]) == {"fine": 3, "coarse": 3}
