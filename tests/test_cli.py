@@ -219,3 +219,14 @@ def test_where_the_data_is_silent_the_model_config_decides():
     ]
     model = build_cli(args, run=False).model
     assert model.input_channels == 5 and model.generator.input_channels == 5
+
+
+def test_the_readme_super_resolution_pooling_override_reaches_the_loss(tmp_path):
+    # README, Recommendation: the random-weights recipe with feature_pooling 3 for SR data
+    config = str(ROOT / "configs" / "superres_cfl.yaml")
+    piece = str(ROOT / "configs" / "loss" / "cfl_random_weights.yaml")
+    args = ["--config", config, "--data.root", str(tmp_path), *NO_RUN, "--model.cfl", piece]
+    pooled = build_cli([*args, "--model.cfl.init_args.feature_pooling", "3"], run=False).model.cfl
+    assert pooled.feature_pooling == 3 and set(pooled.pooling_kernels.values()) == {3}
+    assert (pooled.critic, pooled.query_negatives) == ("target_views", "above_target")
+    assert build_cli(args, run=False).model.cfl.feature_pooling == 1
