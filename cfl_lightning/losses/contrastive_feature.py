@@ -13,7 +13,11 @@ from torch import nn
 
 from cfl_lightning.losses.checks import ValueChecks, check_feature_size, check_image_pair
 from cfl_lightning.losses.compute_dtype import cast_to_module_dtype
-from cfl_lightning.losses.feature_pooling import pooled_features, pooling_kernels
+from cfl_lightning.losses.feature_pooling import (
+    check_feature_pooling,
+    pooled_features,
+    pooling_kernels,
+)
 from cfl_lightning.losses.patch_nce import (
     NORMALIZE_EPS,
     check_query_negatives,
@@ -220,6 +224,7 @@ class ContrastiveFeatureLoss(nn.Module):
                 "false_negative_threshold: expected None or a cosine similarity in [-1, 1), got "
                 f"{false_negative_threshold!r}"
             )
+        check_feature_pooling(feature_pooling)
         if not isinstance(num_patches, int) or num_patches < 2:
             raise ValueError(f"num_patches: expected an integer >= 2, got {num_patches!r}")
         if not temperature > 0:

@@ -9,24 +9,32 @@ import torch
 import torch.nn.functional as F
 
 
-def pooling_kernels(feature_pooling: int | Sequence[int], layers: Sequence[str]) -> dict[str, int]:
-    """``feature_pooling`` as one odd kernel size >= 1 per layer of ``layers``: an int applies to
-    every layer, a sequence gives one per layer in their order. ``ValueError`` otherwise."""
-    if isinstance(feature_pooling, int) and not isinstance(feature_pooling, bool):
-        kernels = [feature_pooling] * len(layers)
-    elif isinstance(feature_pooling, Sequence) and not isinstance(feature_pooling, str):
-        kernels = list(feature_pooling)
-        if len(kernels) != len(layers):
-            raise ValueError(
-                f"feature_pooling: expected one kernel per layer of {list(layers)} "
-                f"({len(layers)}), got {len(kernels)}: {feature_pooling!r}"
-            )
-    else:
-        kernels = [feature_pooling]
+def check_feature_pooling(feature_pooling: int | Sequence[int]) -> None:
+    """``ValueError`` unless ``feature_pooling`` is an odd kernel size >= 1 or a sequence of them
+    (checked before any network is built; the count per layer is :func:`pooling_kernels`')."""
+    kernels = (
+        list(feature_pooling)
+        if isinstance(feature_pooling, Sequence) and not isinstance(feature_pooling, str)
+        else [feature_pooling]
+    )
     if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 or k % 2 == 0 for k in kernels):
         raise ValueError(
             "feature_pooling: expected an odd kernel size >= 1, or one per layer, got "
             f"{feature_pooling!r}"
+        )
+
+
+def pooling_kernels(feature_pooling: int | Sequence[int], layers: Sequence[str]) -> dict[str, int]:
+    """``feature_pooling`` as one odd kernel size >= 1 per layer of ``layers``: an int applies to
+    every layer, a sequence gives one per layer in their order. ``ValueError`` otherwise."""
+    check_feature_pooling(feature_pooling)
+    if isinstance(feature_pooling, int):
+        return dict.fromkeys(layers, feature_pooling)
+    kernels = list(feature_pooling)
+    if len(kernels) != len(layers):
+        raise ValueError(
+            f"feature_pooling: expected one kernel per layer of {list(layers)} "
+            f"({len(layers)}), got {len(kernels)}: {feature_pooling!r}"
         )
     return dict(zip(layers, kernels))
 

@@ -114,3 +114,16 @@ def test_pooled_features_box_averages_each_layer_with_its_own_kernel():
     assert pooled["coarse"] is features["coarse"]
     assert pooling_kernels((5, 1), ["fine", "coarse"]) == {"fine": 5, "coarse": 1}
     assert pooling_kernels(3, ["fine", "coarse"]) == {"fine": 3, "coarse": 3}
+
+
+def test_a_bad_kernel_is_refused_before_the_weights_are_looked_for(tmp_path, monkeypatch):
+    # an empty cache and no network: the argument's error comes first, not the weights'
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("looked for the weights before checking feature_pooling")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    with pytest.raises(ValueError, match=r"feature_pooling: expected an odd kernel size >= 1"):
+        ContrastiveFeatureLoss(weights="imagenet", feature_pooling=(3, 2, 1, 1))
