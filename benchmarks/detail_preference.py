@@ -38,8 +38,6 @@ patch has, for the heads' training and the values.
 ``--head-dim D``: the width of ``cfl-fn-aq``'s MLP heads (default 256, the recipe's).
 ``--feature-pooling K``: ``cfl-fn-aq`` comparing each layer's features averaged over ``K x K``
 neighbourhoods (default 1, none, the recipe's), for the heads' training and the values.
-``--vgg-pooling average``: ``cfl-fn-aq`` on a random VGG19 whose max pools are average pools
-(:class:`VGG19Features`' ``pooling``; default ``max``, the recipe's), for the heads and the values.
 ``--forward-only``: ``cfl-fn-aq`` with ``bidirectional=False``: the prediction's (and, for the
 heads, the first view's) patches are the only queries, for the heads' training and the values.
 ``--gram-weights W [W ...]``: also a Gram term (per layer of CFL, ``mean_{b,i,j} |G_pred -
@@ -85,7 +83,6 @@ from cfl_lightning.data.textures import render_image
 from cfl_lightning.losses import PerceptualLoss
 from cfl_lightning.metrics import mean_gradient_magnitude
 from cfl_lightning.networks import VGG19Features
-from cfl_lightning.networks.vgg import POOLINGS
 
 TEXTURE_LEVELS = (-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 2.0)
 PHOTO_LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
@@ -357,12 +354,6 @@ def main(argv: list[str] | None = None) -> int:
         help="cfl-fn-aq's feature_pooling: one kernel, or one per layer (default 1)",
     )
     parser.add_argument(
-        "--vgg-pooling",
-        choices=POOLINGS,
-        default="max",
-        help="the pooling of cfl-fn-aq's random VGG19 (default max)",
-    )
-    parser.add_argument(
         "--forward-only",
         action="store_true",
         help="cfl-fn-aq with bidirectional=False (default: both directions, the recipe's)",
@@ -423,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.forward_only:
         overrides["bidirectional"] = False
-    recipe = replace(aq_recipe(**overrides), vgg_pooling=args.vgg_pooling)
+    recipe = aq_recipe(**overrides)
     heads = f"cfl-fn-aq's heads trained {args.train_heads} steps" if args.train_heads else ""
     if overrides:
         heads = (heads or "heads at initialisation") + "".join(
@@ -434,8 +425,6 @@ def main(argv: list[str] | None = None) -> int:
             else f", {name} {value:g}"
             for name, value in overrides.items()
         )
-    if args.vgg_pooling != "max":
-        heads = (heads or "heads at initialisation") + f", VGG19 pooling {args.vgg_pooling}"
     sections = [
         "# Which amount of detail each loss prefers (no training)",
         "",

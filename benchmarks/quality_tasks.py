@@ -108,8 +108,6 @@ class Recipe:
     ``extractor``: ``"vgg_random"`` (VGG19, seeded random weights), ``"conv_encoder"`` (a
     :class:`ConvEncoderFeatures` trained from scratch with the critic heads) or
     ``"conv_encoder_frozen"`` (the same encoder frozen at its random initialisation).
-    ``vgg_pooling``: the pooling of CFL's random VGG19 (``"max"``, torchvision's, or
-    ``"average"``; :class:`VGG19Features`' ``pooling``).
     """
 
     name: str
@@ -118,7 +116,6 @@ class Recipe:
     cfl_options: dict[str, Any] = field(default_factory=dict)
     critic_lr: float = 2e-4
     extractor: str = "vgg_random"
-    vgg_pooling: str = "max"
 
     def describe(self) -> str:
         """Short human-readable settings (for tables)."""
@@ -129,8 +126,6 @@ class Recipe:
                 parts.append(f"critic_lr={self.critic_lr:g}")
             if self.extractor != "vgg_random":
                 parts.append(f"extractor={self.extractor}")
-            if self.vgg_pooling != "max":
-                parts.append(f"vgg_pooling={self.vgg_pooling}")
         return ", ".join(parts)
 
 
@@ -193,12 +188,6 @@ def main_recipes(gan: bool) -> list[Recipe]:
     # did the same on both tuning tasks, within 0.1 on every seed.
     pool_options = {**aq_options, "feature_pooling": 3}
     recipes.append(Recipe(f"cfl-fn-aq-pool3{suffix}", "cfl", gan, cfl_options=pool_options))
-    # ``cfl-fn-aq`` on a random VGG19 whose 2x2 max pools are average pools (Gatys et al.'s choice
-    # for texture synthesis): max pooling of random features may alias fine detail into the deep
-    # layers (BENCHMARKS.md, ``cfl-fn-aq-avg``).
-    recipes.append(
-        Recipe(f"cfl-fn-aq-avg{suffix}", "cfl", gan, cfl_options=aq_options, vgg_pooling="average")
-    )
     return recipes
 
 
@@ -378,9 +367,7 @@ def make_cfl(recipe: Recipe, seed: int) -> ContrastiveFeatureLoss:
     if recipe.extractor != "vgg_random":
         raise ValueError(f"extractor: expected one of {EXTRACTORS}, got {recipe.extractor!r}")
     layers = tuple(options.pop("layers", DEFAULT_CFL_LAYERS))
-    extractor = VGG19Features(
-        layers=layers, weights="random", seed=seed, pooling=recipe.vgg_pooling
-    )
+    extractor = VGG19Features(layers=layers, weights="random", seed=seed)
     return ContrastiveFeatureLoss(extractor=extractor, layers=layers, **options)
 
 

@@ -39,18 +39,15 @@ _VGG19_CONFIG: tuple[int | str, ...] = (
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 DEFAULT_CFL_LAYERS = ("relu2_1", "relu3_1", "relu4_1", "relu5_1")
-POOLINGS = ("max", "average")
 
 
-def _vgg19_trunk(last_index: int, pooling: str = "max") -> nn.Sequential:
-    """The first ``last_index + 1`` modules of torchvision's ``vgg19().features`` (same indices),
-    with its 2x2 max pools replaced by 2x2 average pools if ``pooling == "average"``."""
+def _vgg19_trunk(last_index: int) -> nn.Sequential:
+    """The first ``last_index + 1`` modules of torchvision's ``vgg19().features`` (same indices)."""
     modules: list[nn.Module] = []
     in_channels = 3
     for item in _VGG19_CONFIG:
         if item == "M":
-            pool = nn.AvgPool2d if pooling == "average" else nn.MaxPool2d
-            modules.append(pool(kernel_size=2, stride=2))
+            modules.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
             modules.append(nn.Conv2d(in_channels, int(item), kernel_size=3, padding=1))
             modules.append(nn.ReLU(inplace=False))
@@ -74,10 +71,6 @@ class VGG19Features(DeferredWeights, FrozenFeatureExtractor):
         input_range: ``(low, high)`` of the images given to ``forward``; mapped to ``[0, 1]``.
         normalize_input: subtract the ImageNet mean and divide by its std after that mapping.
         seed: seed of the ``"random"`` initialisation.
-        pooling: ``"max"`` (default, torchvision's VGG19) or ``"average"``: every 2x2 max pool
-            replaced by a 2x2 average pool, as Gatys et al. (2015) did for texture synthesis; the
-            weights are loaded unchanged (no rescaling), so with ImageNet weights it is no longer
-            the network they were trained in.
     """
 
     def __init__(
@@ -87,11 +80,8 @@ class VGG19Features(DeferredWeights, FrozenFeatureExtractor):
         input_range: tuple[float, float] = (-1.0, 1.0),
         normalize_input: bool = True,
         seed: int = 0,
-        pooling: str = "max",
     ) -> None:
         layers = tuple(layers)
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling: expected one of {list(POOLINGS)}, got {pooling!r}")
         if not layers:
             raise ValueError("layers: expected at least one VGG19 layer name, got an empty list")
         unknown = [name for name in layers if name not in VGG19_LAYERS]
@@ -114,9 +104,8 @@ class VGG19Features(DeferredWeights, FrozenFeatureExtractor):
         self.layers = layers
         self.input_range = (low, high)
         self.normalize_input = normalize_input
-        self.pooling = pooling
         self._index_to_name = {VGG19_LAYERS[name][0]: name for name in layers}
-        self.features = _vgg19_trunk(max(self._index_to_name), pooling)
+        self.features = _vgg19_trunk(max(self._index_to_name))
         if not self.defer_weights(weights):
             self._load_weights(weights, seed)
         self.freeze()

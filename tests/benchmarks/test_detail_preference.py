@@ -121,13 +121,13 @@ def test_num_patches_below_two_is_refused(scripts):
         detail.main(["--num-patches", "1"])
 
 
-def _options_and_report(detail, tmp_path, monkeypatch, *options, read=None):
-    """``cfl-fn-aq``'s options (or ``read(recipe)``) as main passes them with ``options`` (the
-    losses and rows stubbed: the real ones take a minute here), and the report's text."""
+def _options_and_report(detail, tmp_path, monkeypatch, *options):
+    """``cfl-fn-aq``'s options as main passes them with ``options`` (the losses and rows stubbed:
+    the real ones take a minute here), and the report's text."""
     seen = []
 
     def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
-        seen.append(recipe.cfl_options if read is None else read(recipe))
+        seen.append(recipe.cfl_options)
         return {"l1": lambda p, t: 0.0}
 
     monkeypatch.setattr(detail, "loss_columns", loss_columns)
@@ -228,18 +228,6 @@ def test_forward_only_runs_cfl_fn_aq_with_one_direction(scripts, tmp_path, monke
     assert shipped.get("bidirectional", True) is True
     assert seen == [{**shipped, "bidirectional": False}]
     assert "heads at initialisation, bidirectional False" in report
-
-
-def test_vgg_pooling_reaches_cfl_fn_aq_and_the_header(scripts, tmp_path, monkeypatch):
-    detail, _ = scripts
-    poolings, report = _options_and_report(
-        detail, tmp_path, monkeypatch, "--vgg-pooling", "average", read=lambda r: r.vgg_pooling
-    )
-    assert poolings == ["average"]
-    assert "heads at initialisation, VGG19 pooling average" in report
-    assert detail.aq_recipe().vgg_pooling == "max"  # the shipped recipe's
-    with pytest.raises(SystemExit):
-        detail.main(["--vgg-pooling", "min"])
 
 
 def _view_loss(seed, **options):

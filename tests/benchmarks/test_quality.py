@@ -87,7 +87,7 @@ def test_every_main_recipe_builds_its_loss_with_its_options(quality):
     from quality_tasks import main_recipes, make_module
 
     recipes = main_recipes(gan=False)
-    assert len(recipes) == 12 and {r.name for r in recipes} >= set(SMOKE_RECIPES)
+    assert len(recipes) == 11 and {r.name for r in recipes} >= set(SMOKE_RECIPES)
     for recipe in recipes:
         module = make_module("textures", recipe, seed=0)
         names = {"l1": ["l1"], "vgg": ["perceptual"], "cfl": ["cfl"]}[recipe.loss]
@@ -109,10 +109,6 @@ def test_every_main_recipe_builds_its_loss_with_its_options(quality):
                 recipe.extractor
             ]
         ), recipe.name
-        if encoder == "VGG19Features":
-            assert module.cfl.extractor.pooling == recipe.vgg_pooling, recipe.name
-            pools = {type(m).__name__ for m in module.cfl.extractor.features} - {"Conv2d", "ReLU"}
-            assert pools == {"MaxPool2d" if recipe.vgg_pooling == "max" else "AvgPool2d"}
     # The GAN variants: the same losses with the adversarial terms and a discriminator.
     gan = make_module("textures", main_recipes(gan=True)[0], seed=0)
     assert gan.discriminator is not None and "gan" in gan.loss_weights

@@ -36,37 +36,6 @@ def test_matches_torchvision_features(torchvision_vgg19_state, tmp_path):
             torch.testing.assert_close(out[name], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_average_pooling_replaces_every_max_pool_and_keeps_the_weights(
-    torchvision_vgg19_state, tmp_path
-):
-    state, reference = torchvision_vgg19_state
-    path = tmp_path / "vgg19.pth"
-    torch.save(state, path)
-    layers = ("relu2_1", "relu4_1")
-    ours = VGG19Features(layers=layers, weights=str(path), pooling="average")
-    assert ours.pooling == "average"
-    x = torch.rand(2, 3, 32, 32) * 2 - 1
-    h = ((x + 1) / 2 - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(
-        IMAGENET_STD
-    ).view(1, 3, 1, 1)
-    expected = {}
-    with torch.no_grad():
-        for index, module in enumerate(reference[: VGG19_LAYERS["relu4_1"][0] + 1]):
-            is_pool = isinstance(module, torch.nn.MaxPool2d)
-            h = torch.nn.functional.avg_pool2d(h, 2) if is_pool else module(h)
-            if index in (VGG19_LAYERS["relu2_1"][0], VGG19_LAYERS["relu4_1"][0]):
-                expected[index] = h
-    out = ours(x)
-    for name in layers:
-        torch.testing.assert_close(out[name], expected[VGG19_LAYERS[name][0]], rtol=1e-4, atol=1e-5)
-    # Seeded random weights do not depend on the pooling; the default is torchvision's max pool.
-    random_max = VGG19Features(layers=("relu3_1",), weights="random", seed=3)
-    random_avg = VGG19Features(layers=("relu3_1",), weights="random", seed=3, pooling="average")
-    assert random_max.pooling == "max"
-    torch.testing.assert_close(random_max.state_dict(), random_avg.state_dict())
-    assert not torch.allclose(random_max(x)["relu3_1"], random_avg(x)["relu3_1"])
-
-
 def test_truncated_after_deepest_layer_and_channels_declared():
     vgg = VGG19Features(layers=("relu1_1", "relu3_1"), weights="random")
     assert len(vgg.features) == VGG19_LAYERS["relu3_1"][0] + 1
@@ -145,9 +114,6 @@ def test_bad_weights_and_layers():
         VGG19Features(weights="/no/such/file.pth")
     with pytest.raises(ValueError, match=r"layers: unknown VGG19 layer\(s\) \['relu6_1'\]"):
         VGG19Features(layers=("relu6_1",), weights="random")
-    expected = r"pooling: expected one of \['max', 'average'\], got 'min'"
-    with pytest.raises(ValueError, match=expected):
-        VGG19Features(weights="random", pooling="min")
 
 
 def test_state_dict_missing_keys(tmp_path):
