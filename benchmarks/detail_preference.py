@@ -45,6 +45,9 @@ G_target| / mean_{b,i,j} |G_target|``, ``G = F F^T / (h w)`` the ``(C, C)`` seco
 image's random VGG19 features ``F`` (``C x hw``); the mean over layers) and ``cfl-fn-aq`` plus
 each ``W`` times it: where the texture statistics of the features are matched, wherever the
 detail is (the check that fixed the weight of the screened recipe ``cfl-fn-aq-gram``).
+``--half-scale``: also ``cfl-fn-aq`` on both images average-pooled 2x (its own heads, trained the
+same steps on the pool average-pooled 2x), and its sum with ``cfl-fn-aq`` at full scale (weights
+1:1): CFL at two image scales.
 ``--ladders``: which ladders to run (default both), e.g. one per process.
 ``--per-layer``: also each layer's ``cfl-fn-aq`` value with the same heads (its layer weight 1,
 the others 0), and a second table per ladder: where fixed layer weightings are lowest. A
@@ -63,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from distortions import gaussian_blur
 from quality_report import script_command, write_report
 from quality_tasks import (
@@ -93,6 +97,8 @@ TERM = "feature-mean term"
 GRAM = "Gram term"
 TERM_WEIGHT = 3.0  # as in the screened recipe cfl-fn-aq-fmean
 TEXTURE_POOL = 512  # training images the heads may train on with --train-heads
+HALF = "cfl-fn-aq, half scale"
+TWO_SCALES = "cfl-fn-aq, both scales (sum)"
 LAYER_PREFIX = "cfl-fn-aq at "  # the per-layer columns: "cfl-fn-aq at relu2_1", ...
 
 
@@ -161,19 +167,24 @@ def loss_columns(
     recipe: Recipe | None = None,
     per_layer: bool = False,
     gram: bool = False,
+    half_scale: bool = False,
 ) -> dict[str, Callable[[torch.Tensor, torch.Tensor], float]]:
     """Name -> ``(pred, target) -> value`` for every loss of the table (``cfl-fn-aq``'s heads
     trained ``head_steps`` steps on ``pool``; ``recipe`` defaults to :func:`aq_recipe`'s; see
     :func:`train_view_heads`). ``per_layer`` adds ``cfl-fn-aq``'s value at each of its layers
-    alone, with the same heads (see :class:`OneLayer`); ``gram`` adds :func:`gram_term`."""
+    alone, with the same heads (see :class:`OneLayer`); ``gram`` adds :func:`gram_term`;
+    ``half_scale`` adds ``cfl-fn-aq`` at half scale with its own heads (:class:`HalfScale`)."""
     recipes = {r.name: r for r in main_recipes(False)}
     torch.manual_seed(seed)  # the heads' initialisation
     paper = make_cfl(recipes["cfl"], seed).eval()
     aq = make_cfl(recipe or aq_recipe(), seed).eval()
+    half = HalfScale(make_cfl(recipe or aq_recipe(), seed)).eval() if half_scale else None
     if head_steps:
         if pool is None:
             raise ValueError("pool: expected training images to train the heads on, got None")
         train_view_heads(aq, pool, head_steps, seed)
+        if half is not None:
+            train_view_heads(half, pool, head_steps, seed)
     vgg = PerceptualLoss(extractor=VGG19Features(PERCEPTUAL_LAYERS, weights="random", seed=seed))
 
     def drawn(loss: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], float]:
@@ -195,10 +206,27 @@ def loss_columns(
     }
     if gram:
         columns[GRAM] = lambda p, t: gram_term(aq.extractor, aq.layers, p, t)
+    if half is not None:
+        columns[HALF] = drawn(half)
     if per_layer:
         for name in aq.layers:
             columns[LAYER_PREFIX + name] = drawn(OneLayer(aq, name))
     return columns
+
+
+class HalfScale(torch.nn.Module):
+    """``loss`` (a :class:`ContrastiveFeatureLoss`) on its images average-pooled 2x; its heads are
+    ``loss``'s (``critic_parameters``)."""
+
+    def __init__(self, loss: torch.nn.Module) -> None:
+        super().__init__()
+        self.loss = loss
+
+    def critic_parameters(self) -> Any:
+        return self.loss.critic_parameters()
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        return self.loss(F.avg_pool2d(pred, 2), F.avg_pool2d(target, 2), **kwargs)
 
 
 class OneLayer(torch.nn.Module):
@@ -304,7 +332,8 @@ def ladder_rows(
     gram_weights: tuple[float, ...] = (),
 ) -> list[dict[str, float]]:
     """One row per level: ``a``, the sharpness ratio and every loss's value (and ``cfl-fn-aq``
-    plus each of ``gram_weights`` times the Gram term, which ``losses`` must then hold)."""
+    plus each of ``gram_weights`` times the Gram term, which ``losses`` must then hold; and
+    ``cfl-fn-aq`` plus its half-scale value if ``losses`` hold it)."""
     rows = []
     target_sharpness = float(mean_gradient_magnitude(target).mean())
     cfl = next(name for name in losses if name.startswith("cfl-fn-aq ("))
@@ -317,6 +346,8 @@ def ladder_rows(
             row[f"cfl-fn-aq + {TERM_WEIGHT:g}x term"] = row[cfl] + TERM_WEIGHT * row[TERM]
             for weight in gram_weights:
                 row[f"cfl-fn-aq + {weight:g}x Gram"] = row[cfl] + weight * row[GRAM]
+            if HALF in row:
+                row[TWO_SCALES] = row[cfl] + row[HALF]
             rows.append(row)
             print(f"a={a:g}", {k: round(v, 4) for k, v in row.items()}, flush=True)
     return rows
@@ -369,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         default=[],
         help="also the Gram term, and cfl-fn-aq plus each weight times it",
+    )
+    parser.add_argument(
+        "--half-scale",
+        action="store_true",
+        help="also cfl-fn-aq on the images average-pooled 2x (own heads), and the two scales' sum",
     )
     parser.add_argument(
         "--ladders",
@@ -452,7 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         pool, ladder, levels, title = ladders[name]
         training = pool() if args.train_heads else None
         losses = loss_columns(
-            args.seed, training, args.train_heads, recipe, args.per_layer, bool(args.gram_weights)
+            args.seed,
+            training,
+            args.train_heads,
+            recipe,
+            args.per_layer,
+            bool(args.gram_weights),
+            args.half_scale,
         )
         target, make = ladder(args.items)
         rows = ladder_rows(target, make, levels, losses, tuple(args.gram_weights))

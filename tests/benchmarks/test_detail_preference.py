@@ -126,7 +126,7 @@ def _options_and_report(detail, tmp_path, monkeypatch, *options):
     the real ones take a minute here), and the report's text."""
     seen = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False, half=False):
         seen.append(recipe.cfl_options)
         return {"l1": lambda p, t: 0.0}
 
@@ -156,7 +156,7 @@ def test_ladders_option_runs_only_the_ladders_asked_for(scripts, tmp_path, monke
     detail, _ = scripts
     calls = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False, half=False):
         calls.append(("losses", None if pool is None else tuple(pool.shape), head_steps))
         return {"l1": lambda p, t: 0.0}
 
@@ -287,7 +287,7 @@ def test_per_layer_adds_the_layer_weightings_table(scripts, tmp_path, monkeypatc
     detail, _ = scripts
     seen = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False, half=False):
         seen.append(per_layer)
         return {"l1": lambda p, t: 0.0}
 
@@ -337,16 +337,57 @@ def test_gram_weights_add_the_term_and_each_weighted_sum(scripts, tmp_path, monk
     assert rows[0]["cfl-fn-aq + 2x Gram"] == pytest.approx(1.0 + 2 * 0.5)
     assert rows[1]["cfl-fn-aq + 10x Gram"] == pytest.approx(1.5 + 10 * 0.5)
 
+    flags, text = _flags_and_report(
+        detail, tmp_path, monkeypatch, stub, ramp, "--gram-weights", "2", "10"
+    )
+    assert flags == [{"per_layer": False, "gram": True, "half": False}]
+    assert "cfl-fn-aq + 10x Gram" in text
+
+
+def _flags_and_report(detail, tmp_path, monkeypatch, stub, ramp, *options):
+    """The optional columns main asks ``loss_columns`` for with ``options`` (the columns stubbed
+    by ``stub``, the photo ladder by ``ramp`` scaled by a), and the report's text."""
     flags = []
 
-    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False):
-        flags.append(gram)
+    def loss_columns(seed, pool, head_steps, recipe, per_layer=False, gram=False, half=False):
+        flags.append({"per_layer": per_layer, "gram": gram, "half": half})
         return stub
 
     monkeypatch.setattr(detail, "loss_columns", loss_columns)
     monkeypatch.setattr(detail, "photo_ladder", lambda items: (ramp, lambda a: a * ramp))
-    out = tmp_path / "gram.md"
-    argv = ["--items", "1", "--ladders", "photos", "--gram-weights", "2", "10", "--out", str(out)]
-    assert detail.main(argv) == 0
-    assert flags == [True]
-    assert "cfl-fn-aq + 10x Gram" in out.read_text()
+    out = tmp_path / "report.md"
+    assert detail.main(["--items", "1", "--ladders", "photos", *options, "--out", str(out)]) == 0
+    return flags, out.read_text()
+
+
+def test_half_scale_is_the_loss_on_images_pooled_2x_with_its_own_heads(scripts):
+    detail, _ = scripts
+    loss = _view_loss(0)
+    half = detail.HalfScale(loss)
+    assert list(half.critic_parameters()) == list(loss.critic_parameters())
+    pred, target = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    value = half(pred, target, generator=torch.Generator().manual_seed(3))
+    pooled_pred = pred.reshape(2, 3, 8, 2, 8, 2).mean((3, 5))  # 2x2 means, by hand
+    pooled_target = target.reshape(2, 3, 8, 2, 8, 2).mean((3, 5))
+    expected = loss(pooled_pred, pooled_target, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(value, expected)
+    assert not torch.allclose(value, loss(pred, target, generator=torch.Generator().manual_seed(3)))
+
+
+def test_half_scale_adds_its_column_and_the_sum_of_both_scales(scripts, tmp_path, monkeypatch):
+    detail, _ = scripts
+    stub = {
+        "cfl-fn-aq (init)": lambda p, t: float(p.mean() / t.mean()),
+        detail.TERM: lambda p, t: 0.0,
+        detail.HALF: lambda p, t: 0.25,
+    }
+    ramp = torch.linspace(0.1, 0.9, 64).view(1, 1, 8, 8).expand(1, 3, 8, 8)
+    # The prediction at level a is a times the target here, so the stub CFL column is a.
+    rows = detail.ladder_rows(ramp, lambda a: a * ramp, (1.0, 1.5), stub)
+    assert [row[detail.TWO_SCALES] for row in rows] == pytest.approx([1.25, 1.75])
+
+    flags, text = _flags_and_report(detail, tmp_path, monkeypatch, stub, ramp, "--half-scale")
+    assert flags == [{"per_layer": False, "gram": False, "half": True}]
+    assert "cfl-fn-aq, both scales (sum)" in text
+    flags, text = _flags_and_report(detail, tmp_path, monkeypatch, stub, ramp)
+    assert flags == [{"per_layer": False, "gram": False, "half": False}]
