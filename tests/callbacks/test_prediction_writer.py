@@ -1,4 +1,5 @@
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -71,9 +72,16 @@ def test_default_folder_is_under_the_run_and_printed(tmp_path, caplog):
     write_inputs(tmp_path / "in")
     data = ImageFolderDataModule("unused", Denoising(), predict_root=str(tmp_path / "in"))
     writer = PredictionWriter()
-    make_trainer(tmp_path / "run", callbacks=[writer]).predict(
-        make_module({"l1": 1.0}), datamodule=data
-    )
+    # Lightning's "pytorch_lightning" logger does not propagate to the root logger, where caplog
+    # listens (pytest 9.2 finds its records anyway, 7.0 does not): listen on it directly.
+    lightning_log = logging.getLogger("pytorch_lightning")
+    lightning_log.addHandler(caplog.handler)
+    try:
+        make_trainer(tmp_path / "run", callbacks=[writer]).predict(
+            make_module({"l1": 1.0}), datamodule=data
+        )
+    finally:
+        lightning_log.removeHandler(caplog.handler)
     assert writer.folder == tmp_path / "run" / "predictions"
     assert len(list(writer.folder.rglob("*.png"))) == 5
     assert f"writing predictions to {writer.folder.resolve()}" in caplog.text
