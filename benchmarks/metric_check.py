@@ -50,7 +50,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from distortions import LADDERS
 from quality_eval import SWD_SCALES
-from quality_tasks import SPARE_PHOTOS, TEST_PHOTOS, textures_datamodule, write_photo_tiles
+from quality_tasks import (
+    SPARE_PHOTOS,
+    TEST_PHOTOS,
+    photo_label,
+    textures_datamodule,
+    write_photo_tiles,
+)
 
 from cfl_lightning.metrics import QUALITY_METRICS, quality_metrics
 
@@ -111,7 +117,8 @@ def photo_targets(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(A, B)``: even- and odd-numbered 64x64 test tiles of the photo SR benchmark (``2 *
     count`` tiles taken evenly over all of them; fewer if there are not as many), in [-1, 1].
-    ``photos``: the photographs tiled (default the benchmark's test photographs)."""
+    ``photos``: the photographs tiled (default the benchmark's test photographs; scikit-image
+    names or image files)."""
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(root or temporary)
         if not (folder / "test").is_dir():
@@ -250,6 +257,8 @@ def report(
     photos: Sequence[str] = TEST_PHOTOS,
 ) -> str:
     command = "OMP_NUM_THREADS=1 python benchmarks/metric_check.py " + shlex.join(argv)
+    labels = [photo_label(name) for name in photos]
+    photo_names = ", ".join(labels[:-1]) + " and " + labels[-1] if len(labels) > 1 else labels[0]
     lines = [
         "# Realism metric ladders (issue 13)",
         "",
@@ -273,7 +282,7 @@ def report(
     for task, (rows, results) in tables.items():
         lines += [
             "",
-            f"## {TASK_TITLES[task].format(photos=' and '.join(photos))}: {sizes[task]} targets",
+            f"## {TASK_TITLES[task].format(photos=photo_names)}: {sizes[task]} targets",
             "",
             values_table(rows),
             "",
@@ -293,7 +302,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--images",
         type=int,
         default=96,
-        help="targets A (and B) per task; photos: at most 41 (65 with motorcycle_left)",
+        help="targets A (and B) per task; photos: at most 41 (65 with motorcycle_left, 140 "
+        "with the three --photo-files of sample_photos.py as well)",
     )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="Markdown report path")
     parser.add_argument("--photo-root", type=Path, default=None, help="reuse written photo tiles")
@@ -303,6 +313,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=TEST_PHOTOS + SPARE_PHOTOS,
         default=list(TEST_PHOTOS),
         help="photographs tiled for the photo targets (default the benchmark's test photos)",
+    )
+    parser.add_argument(
+        "--photo-files",
+        nargs="+",
+        type=Path,
+        default=[],
+        help="RGB image files tiled as well (e.g. written by sample_photos.py)",
     )
     parser.add_argument("--quick", action="store_true", help="4 targets, cheap PatchSWD (tests)")
     parser.add_argument("--patch-size", type=int, default=None, help="both PatchSWDs (default 7)")
@@ -328,18 +345,19 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[dict, dict]]:
     if args.num_levels is not None:
         swd["num_levels"] = args.num_levels
     options = {"patch_swd": swd, "patch_swd_per_set": swd}
+    photos = [*args.test_photos, *(str(path) for path in args.photo_files)]
     start = time.perf_counter()
     tables, sizes = {}, {}
     for task in args.tasks:
         if task == "textures":
             clean, other = texture_targets(count)
         else:
-            clean, other = photo_targets(count, args.photo_root, args.test_photos)
+            clean, other = photo_targets(count, args.photo_root, photos)
         sizes[task] = len(clean)
         rows = ladder_scores(clean, other, options, args.strongest_only)
         tables[task] = (rows, verdicts(rows))
         print(f"[{time.perf_counter() - start:.0f}s] {task}: {len(clean)} targets", flush=True)
-    text = report(tables, sizes, argv, time.perf_counter() - start, args.test_photos)
+    text = report(tables, sizes, argv, time.perf_counter() - start, photos)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

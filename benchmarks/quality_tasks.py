@@ -234,15 +234,33 @@ def textures_datamodule(
     )
 
 
-def _load_photo(name: str) -> np.ndarray:
-    import skimage.data
+def photo_label(name: str) -> str:
+    """The name a photograph's tiles carry: scikit-image's name, or an image file's stem."""
+    return Path(name).stem if Path(name).suffix else name
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if name == "motorcycle_left":
-            image = skimage.data.stereo_motorcycle()[0]
-        else:
-            image = getattr(skimage.data, name)()
+
+def _load_photo(name: str) -> np.ndarray:
+    """A photograph as ``(H, W, 3)`` uint8, its shorter side downscaled to at most
+    ``PHOTO_SHORTER_SIDE``: ``name`` is one of scikit-image's photographs (``"chelsea"``) or the
+    path of an RGB image file (``"photos/china.jpg"``, e.g. from ``sample_photos.py``)."""
+    if Path(name).suffix:
+        if not Path(name).is_file():
+            raise FileNotFoundError(f"photo {name!r}: no such image file")
+        with Image.open(name) as opened:
+            if opened.mode != "RGB":
+                raise ValueError(
+                    f"photo {name!r}: expected an RGB photograph, got mode {opened.mode}"
+                )
+            image = np.asarray(opened)
+    else:
+        import skimage.data
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if name == "motorcycle_left":
+                image = skimage.data.stereo_motorcycle()[0]
+            else:
+                image = getattr(skimage.data, name)()
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"photo {name!r}: expected an RGB photograph, got shape {image.shape}")
     pil = Image.fromarray(image)
@@ -277,7 +295,8 @@ def write_photo_tiles(
 ) -> dict[str, int]:
     """Write ``root/train`` (overlapping 96x96 tiles of the training photos) and ``root/test``
     (non-overlapping 64x64 tiles of ``test_photos``, default the benchmark's ``TEST_PHOTOS``, at
-    most ``max_test_tiles`` of them, taken evenly). Returns the tile count of each split."""
+    most ``max_test_tiles`` of them, taken evenly). ``test_photos`` may name scikit-image's
+    photographs or image files (see ``_load_photo``). Returns the tile count of each split."""
     overlap = sorted(set(test_photos) & set(TRAIN_PHOTOS))
     if overlap:
         raise ValueError(f"test_photos: {overlap} are training photographs ({TRAIN_PHOTOS})")
@@ -289,7 +308,8 @@ def write_photo_tiles(
         folder = root / split
         folder.mkdir(parents=True, exist_ok=True)
         counts[split] = sum(
-            _write_tiles(_load_photo(name), folder, name, tile, stride) for name in names
+            _write_tiles(_load_photo(name), folder, photo_label(name), tile, stride)
+            for name in names
         )
     if max_test_tiles is not None and counts["test"] > max_test_tiles:
         tiles = sorted((root / "test").iterdir())

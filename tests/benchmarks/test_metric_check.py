@@ -175,3 +175,36 @@ def test_training_photographs_cannot_be_test_photos(tmp_path):
             quality_tasks.write_photo_tiles(tmp_path, test_photos=["astronaut"])
     finally:
         scripts.close()
+
+
+def test_photo_files_are_tiled_beside_scikit_image_photographs(modules, tmp_path):
+    metric_check, _ = modules
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (200, 130, 3), dtype=np.uint8)  # 3 x 2 tiles, no downscaling
+    Image.fromarray(photo).save(tmp_path / "street.png")
+    root = tmp_path / "tiles"
+    clean, other = metric_check.photo_targets(200, root, ["chelsea", str(tmp_path / "street.png")])
+    names = sorted(p.name for p in (root / "test").glob("street_*.png"))
+    assert names == [f"street_{top:04d}_{left:04d}.png" for top in (0, 64, 128) for left in (0, 64)]
+    tile = np.asarray(Image.open(root / "test" / "street_0064_0064.png"))
+    np.testing.assert_array_equal(tile, photo[64:128, 64:128])  # the file's pixels, unchanged
+    assert clean.shape == other.shape == (17, 3, 64, 64)  # chelsea's 28 tiles and these 6
+    Image.fromarray(photo[..., 0]).save(tmp_path / "grey.png")
+    with pytest.raises(
+        ValueError, match=r"photo '.*grey.png': expected an RGB photograph, got mode L"
+    ):
+        metric_check.photo_targets(4, tmp_path / "t2", [str(tmp_path / "grey.png")])
+    with pytest.raises(FileNotFoundError, match=r"photo '.*absent.jpg': no such image file"):
+        metric_check.photo_targets(4, tmp_path / "t3", [str(tmp_path / "absent.jpg")])
+
+
+def test_quick_run_with_photo_files_names_them_in_the_report(modules, tmp_path):
+    metric_check, _ = modules
+    photo = np.random.default_rng(1).integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "harbour.jpg")
+    out = tmp_path / "check.md"
+    argv = ["--quick", "--tasks", "photo_sr", "--out", str(out), "--strongest-only"]
+    metric_check.main([*argv, "--photo-files", str(tmp_path / "harbour.jpg")])
+    assert "## Photo SR targets (64x64 tiles of chelsea, coffee and harbour): 4 targets" in (
+        out.read_text()
+    )
