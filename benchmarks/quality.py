@@ -10,7 +10,7 @@ same seed, same number of steps, scored on held-out data.
     python benchmarks/quality.py --resume --rescore  # score saved runs again (current metrics)
     python benchmarks/quality.py --resume --test-photos chelsea coffee motorcycle_left
         # score saved photo runs on a third held-out photograph too (a copy of the runs folder:
-        # their records are rewritten)
+        # their records are rewritten); --photo-files adds image files (sample_photos.py)
 
 Tasks (64x64, see ``quality_tasks``): ``textures`` (label map -> image, synthetic stochastic
 textures, small SPADE generator) and ``photo_sr`` (4x super-resolution of crops of
@@ -82,6 +82,7 @@ from quality_tasks import (
     TRAIN_PHOTOS,
     ablation_recipes,
     main_recipes,
+    photo_label,
     write_photo_tiles,
 )
 
@@ -160,7 +161,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="photographs of the photo tasks' held-out tiles (default the benchmark's); saved runs "
         "scored on others are scored again on these",
     )
+    parser.add_argument(
+        "--photo-files",
+        nargs="+",
+        default=[],
+        help="RGB image files added to --test-photos (e.g. written by sample_photos.py)",
+    )
     args = parser.parse_args(argv)
+    args.test_photos = [*args.test_photos, *args.photo_files]
     if args.rescore and not args.resume:
         parser.error("--rescore: needs --resume (it scores runs saved by an earlier invocation)")
     if args.steps is None:
@@ -340,8 +348,9 @@ def write_markdown(
         + ", ".join(f"{k} {v:g}" for k, v in LOSS_WEIGHTS.items())
         + (" (+ GAN 1, feature matching 10 for the +gan rows)" if args.gan else ""),
         "- No pretrained weights: VGG19 with seeded random weights for the VGG loss and CFL.",
-        f"- Photos: train on {', '.join(TRAIN_PHOTOS)}; test on {', '.join(args.test_photos)} "
-        "(scikit-image).",
+        f"- Photos: train on {', '.join(TRAIN_PHOTOS)}; test on "
+        f"{', '.join(photo_label(name) for name in args.test_photos)} (scikit-image"
+        + (", and image files given by --photo-files)." if args.photo_files else ")."),
         "",
         "Cells: mean ± std over seeds. PatchSWD (lower is better): primary with both sets "
         "normalised by the targets' statistics, each pyramid level in units of the targets' "

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from tests.benchmarks.scripts import benchmark_modules
 
@@ -175,3 +176,15 @@ def test_runs_scored_on_other_test_photos_are_scored_again(quality, tmp_path, ca
     saved.write_text(json.dumps(record))
     assert quality.main([*args, "--resume"]) == 0
     assert capsys.readouterr().out.count("(saved)") == 1
+
+    # An image file added by --photo-files: scored again, the file in the record and the report.
+    pixels = torch.randint(0, 256, (64, 128, 3), generator=torch.Generator().manual_seed(0))
+    Image.fromarray(pixels.to(torch.uint8).numpy()).save(tmp_path / "street.png")
+    extra = ["--photo-files", str(tmp_path / "street.png"), "--json", str(tmp_path / "c.json")]
+    assert quality.main([*args, "--resume", *extra]) == 0
+    assert capsys.readouterr().out.count("(rescored)") == 1
+    (third,) = json.loads((tmp_path / "c.json").read_text())["runs"]
+    assert third["test_photos"] == ["chelsea", "coffee", str(tmp_path / "street.png")]
+    assert third["patch_swd"] != second["patch_swd"]
+    report = (tmp_path / "quality.md").read_text()
+    assert "test on chelsea, coffee, street (scikit-image, and image files" in report
