@@ -2,6 +2,9 @@
 
     OMP_NUM_THREADS=1 python benchmarks/metric_check.py --images 96  # ~16 min on 2 CPU cores
     python benchmarks/metric_check.py --quick --out /tmp/check.md  # tiny data, seconds (tests)
+    python benchmarks/sample_photos.py --out /tmp/photos  # three more photographs, then:
+    OMP_NUM_THREADS=1 python benchmarks/metric_check.py --tasks photo_sr --images 140 \
+        --test-photos chelsea coffee motorcycle_left --photo-files /tmp/photos/*.jpg
 
 For each benchmark task (``quality_tasks``: the synthetic textures test split, and the 64x64 test
 tiles of scikit-image's ``chelsea`` and ``coffee`` photographs) a set of clean targets ``A`` is
