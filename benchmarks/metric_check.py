@@ -320,7 +320,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--photo-files",
         nargs="+",
-        type=Path,
         default=[],
         help="RGB image files tiled as well (e.g. written by sample_photos.py)",
     )
@@ -348,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, tuple[dict, dict]]:
     if args.num_levels is not None:
         swd["num_levels"] = args.num_levels
     options = {"patch_swd": swd, "patch_swd_per_set": swd}
-    photos = [*args.test_photos, *(str(path) for path in args.photo_files)]
+    photos = [*args.test_photos, *args.photo_files]
     start = time.perf_counter()
     tables, sizes = {}, {}
     for task in args.tasks:

@@ -300,6 +300,10 @@ def write_photo_tiles(
     overlap = sorted(set(test_photos) & set(TRAIN_PHOTOS))
     if overlap:
         raise ValueError(f"test_photos: {overlap} are training photographs ({TRAIN_PHOTOS})")
+    labels = [photo_label(name) for name in test_photos]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise ValueError(f"test_photos: {repeated} named twice (tiles are named by file stem)")
     counts = {}
     for split, names, tile, stride in (
         ("train", TRAIN_PHOTOS, TRAIN_TILE, TRAIN_TILE_STRIDE),

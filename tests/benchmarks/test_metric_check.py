@@ -196,6 +196,14 @@ def test_photo_files_are_tiled_beside_scikit_image_photographs(modules, tmp_path
         metric_check.photo_targets(4, tmp_path / "t2", [str(tmp_path / "grey.png")])
     with pytest.raises(FileNotFoundError, match=r"photo '.*absent.jpg': no such image file"):
         metric_check.photo_targets(4, tmp_path / "t3", [str(tmp_path / "absent.jpg")])
+    (tmp_path / "copy").mkdir()
+    Image.fromarray(photo).save(tmp_path / "copy" / "street.jpg")
+    with pytest.raises(ValueError, match=r"test_photos: \['street'\] named twice"):
+        metric_check.photo_targets(
+            4,
+            tmp_path / "t4",
+            [str(tmp_path / "street.png"), str(tmp_path / "copy" / "street.jpg")],
+        )
 
 
 def test_quick_run_with_photo_files_names_them_in_the_report(modules, tmp_path):
