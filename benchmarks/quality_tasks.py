@@ -290,6 +290,12 @@ def _write_tiles(image: np.ndarray, folder: Path, prefix: str, tile: int, stride
     return len(origins)
 
 
+def tile_photo(path: str | Path) -> str:
+    """The photograph a tile written by ``write_photo_tiles`` comes from (its ``photo_label``):
+    ``"test/grace_hopper_0064_0128.png"`` -> ``"grace_hopper"``."""
+    return Path(path).stem.rsplit("_", 2)[0]
+
+
 def write_photo_tiles(
     root: Path, max_test_tiles: int | None = None, test_photos: Sequence[str] = TEST_PHOTOS
 ) -> dict[str, int]:
