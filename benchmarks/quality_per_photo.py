@@ -11,7 +11,10 @@ them). The predictions are grouped by photograph and each group is scored throug
 scores every tile: it must repeat the run's recorded scores (checked), so the rows are the
 benchmark's own figures split by photograph. Default metrics: PSNR (dB, mean over tiles),
 sharpness and colourfulness ratios (1 is ideal). ``--metrics patch_swd`` works too, but one
-photograph has only 28-54 tiles, so its floor is high.
+photograph has only 28-54 tiles, so its floor is high. Two more say how much of the error is a
+change of tone: ``tone_share``, the share of the squared error held by each tile's mean colour
+offset (prediction - target, per channel), and ``tone_rms``, the root mean square of those offsets
+in 8-bit levels (0-255).
 
 Writes one markdown table per task and metric (rows: photographs; columns: recipes, each cell the
 seeds' values in seed order) and, with ``--reference R``, for each other recipe the seeds'
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,6 +50,7 @@ from cfl_lightning.metrics import QUALITY_METRICS, quality_metrics
 
 DEFAULT_TASKS = ("photo_sr", "photo_sr_unet")
 DEFAULT_METRICS = ("psnr", "sharpness", "colorfulness")
+TONE_METRICS = ("tone_share", "tone_rms")
 ALL = "all"
 FIGURE_TILES = 8
 
@@ -57,7 +62,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recipes", nargs="+", default=None, help="default: every saved one")
     parser.add_argument("--seeds", nargs="+", type=int, default=None, help="default: every one")
     parser.add_argument(
-        "--metrics", nargs="+", choices=QUALITY_METRICS, default=list(DEFAULT_METRICS)
+        "--metrics",
+        nargs="+",
+        choices=QUALITY_METRICS + TONE_METRICS,
+        default=list(DEFAULT_METRICS),
     )
     parser.add_argument("--reference", default=None, help="recipe the others are compared with")
     parser.add_argument("--out", type=Path, default=None, help="also write the report here")
@@ -112,6 +120,16 @@ def saved_photo_runs(
     return [found[key] for key in keys]
 
 
+def tone_parts(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per image of ``(B, C, H, W)`` predictions and targets in ``[-1, 1]``: ``(B, 2)`` float64,
+    the summed squared error and the part of it that each channel's mean offset holds (the
+    offset squared times ``H * W``), both in ``[0, 1]`` units. The second is at most the first."""
+    error = (prediction - target).double() / 2
+    offset = error.mean(dim=(2, 3))
+    pixels = error.shape[2] * error.shape[3]
+    return torch.stack([error.pow(2).sum(dim=(1, 2, 3)), offset.pow(2).sum(1) * pixels], dim=1)
+
+
 @torch.no_grad()
 def score_per_photo(
     record: dict[str, Any], settings: RunSettings, metrics: Sequence[str], figure_photo: str | None
@@ -126,8 +144,11 @@ def score_per_photo(
     )
     module = module.eval()
     labels = [tile_photo(path) for path in loader.dataset.paths]  # type: ignore[attr-defined]
-    collections = {label: quality_metrics(metrics) for label in [*dict.fromkeys(labels), ALL]}
+    names = [name for name in metrics if name not in TONE_METRICS] or ["psnr"]
+    collections = {label: quality_metrics(names) for label in [*dict.fromkeys(labels), ALL]}
     counts = dict.fromkeys(collections, 0)
+    # Squared error and squared tile-mean offsets, summed per photograph, in [0, 1] units.
+    squared = {label: torch.zeros(2, dtype=torch.float64) for label in collections}
     shown = [i for i, label in enumerate(labels) if label == figure_photo]
     shown = {shown[i * len(shown) // FIGURE_TILES] for i in range(min(FIGURE_TILES, len(shown)))}
     tiles: dict[str, list[torch.Tensor]] = {"input": [], "prediction": [], "target": []}
@@ -137,21 +158,27 @@ def score_per_photo(
         prediction = module.generate(generator_input, target).float().clamp(-1, 1)
         target = target.float()
         batch_labels = labels[seen : seen + target.shape[0]]
+        parts = tone_parts(prediction, target)
         for label in dict.fromkeys(batch_labels):
             chosen = torch.tensor([name == label for name in batch_labels])
             collections[label].update(prediction[chosen], target[chosen])
             counts[label] += int(chosen.sum())
+            squared[label] += parts[chosen].sum(0)
         collections[ALL].update(prediction, target)
         counts[ALL] += target.shape[0]
+        squared[ALL] += parts.sum(0)
         picked = [i - seen for i in sorted(shown) if seen <= i < seen + target.shape[0]]
         if picked:
             tiles["input"].append(module.visualize_input(generator_input, target)[picked])
             tiles["prediction"].append(prediction[picked])
             tiles["target"].append(target[picked])
         seen += target.shape[0]
+    values = prediction[0].numel()  # per tile: channels x height x width
     scores = {
         label: {
             **{name: float(value) for name, value in collection.compute().items()},
+            "tone_share": float(squared[label][1] / squared[label][0]),
+            "tone_rms": 255 * math.sqrt(float(squared[label][1]) / (counts[label] * values)),
             "tiles": counts[label],
         }
         for label, collection in collections.items()

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.benchmarks.scripts import benchmark_modules
@@ -41,7 +42,8 @@ def test_scores_per_photograph_and_the_whole_set_as_the_benchmark(scripts, tmp_p
 
     md, scores, figure = tmp_path / "per_photo.md", tmp_path / "per_photo.json", tmp_path / "f.png"
     options = ["--tasks", "photo_sr", "--reference", "l1", "--out", str(md), "--json", str(scores)]
-    options += ["--figure", str(figure), "--figure-photo", "noisy"]
+    options += ["--figure", str(figure), "--figure-photo", "noisy", "--metrics", "psnr"]
+    options += ["sharpness", "colorfulness", "tone_share", "tone_rms"]
     assert per_photo.main([str(out), *options]) == 0
     runs = {r["recipe"]: r["per_photo"] for r in json.loads(scores.read_text())}
     assert set(runs) == {"l1", "vgg"}
@@ -59,6 +61,8 @@ def test_scores_per_photograph_and_the_whole_set_as_the_benchmark(scripts, tmp_p
         weighted = sum(rows[p]["psnr"] * rows[p]["tiles"] for p in ("chelsea", "flat", "noisy"))
         assert weighted / 32 == pytest.approx(rows["all"]["psnr"], rel=1e-5)
         assert rows["flat"]["psnr"] > rows["noisy"]["psnr"] + 10
+        # A flat grey target's error is mostly a tone offset, a noise target's mostly not.
+        assert rows["flat"]["tone_share"] > 0.5 > 0.2 > rows["noisy"]["tone_share"]
     table = md.read_text()
     assert "### photo_sr: psnr, seeds 0" in table
     assert "| photograph | tiles | l1 | vgg | l1 - vgg |" in table
@@ -118,6 +122,23 @@ def test_runs_are_found_filtered_and_checked(scripts, tmp_path):
         per_photo.main([str(first), "--figure", "f.png", "--figure-photo", "flower"])
     with pytest.raises(SystemExit):
         per_photo.main([str(first), "--figure", "f.png"])
+
+
+def test_tone_parts_split_the_error_into_a_tile_offset_and_the_rest(scripts):
+    _, per_photo, _ = scripts
+    target = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    shift = torch.tensor([0.1, -0.2, 0.0]).view(1, 3, 1, 1)
+    checks = 0.05 * (-1.0) ** torch.arange(64).view(8, 8)  # zero mean over the tile
+    # [-1, 1] offsets of 0.1 and -0.2 are 0.05 and -0.1 in [0, 1]; 64 pixels each.
+    shifted = per_photo.tone_parts(target + shift, target)
+    expected = 64 * (0.05**2 + 0.1**2)
+    assert shifted.flatten().tolist() == pytest.approx([expected] * 4)
+    checked = per_photo.tone_parts(target + checks, target)
+    assert checked[:, 0].tolist() == pytest.approx([3 * 64 * 0.025**2] * 2)
+    assert checked[:, 1].tolist() == pytest.approx([0.0, 0.0], abs=1e-12)
+    both = per_photo.tone_parts(target + shift + checks, target)
+    assert both[:, 1].tolist() == pytest.approx([expected] * 2)
+    assert both[:, 0].tolist() == pytest.approx([expected + 3 * 64 * 0.025**2] * 2)
 
 
 def test_a_tile_names_its_photograph(scripts, tmp_path):
