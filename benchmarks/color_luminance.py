@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import tempfile
 from collections import defaultdict
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 import torch
 from quality_report import script_command, write_report
-from quality_run import RunSettings, restore_run
+from quality_run import RunSettings, restore_run, saved_runs
 from quality_tasks import main_recipes, write_photo_tiles
 
 from cfl_lightning.data.degradations import rgb_to_luminance
@@ -100,21 +99,6 @@ def score_grey_input(loader: torch.utils.data.DataLoader, swd_repeats: int) -> d
     return {f"{variant}/{name}": v for variant in VARIANTS for name, v in values.items()}
 
 
-def saved_runs(
-    out_dirs: list[Path], task: str = "photo_color"
-) -> list[tuple[dict[str, Any], Path]]:
-    """``(record, generator weights)`` of every saved run of ``task``, by recipe then seed."""
-    found = []
-    for out_dir in out_dirs:
-        for path in sorted((out_dir / "runs" / "main").glob(f"{task}__*.json")):
-            weights = path.with_suffix(".generator.pt")
-            if weights.exists():
-                found.append((json.loads(path.read_text()), weights))
-    order = [r.name for r in main_recipes(False)]
-    found.sort(key=lambda item: (order.index(item[0]["recipe"]), item[0]["seed"]))
-    return found
-
-
 def report(rows: list[dict[str, Any]], command: str, task: str = "photo_color") -> str:
     """Markdown: one row per recipe, mean (min-max over seeds) of every score."""
     by_recipe: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -179,12 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.max_test_tiles is not None and args.max_test_tiles < 1:
         parser.error(f"--max-test-tiles: expected a count >= 1, got {args.max_test_tiles}")
-    runs = saved_runs(args.out_dirs, args.task)
+    runs = saved_runs(args.out_dirs, [args.task])
     if not runs:
         raise SystemExit(
             f"out_dirs: no saved {args.task} runs under {[str(d) for d in args.out_dirs]}"
         )
-    recipes = {r.name: r for r in main_recipes(False)}
+    recipes = {r.name: r for r in main_recipes(False) + main_recipes(True)}
     rows = []
     with tempfile.TemporaryDirectory(prefix="color_luminance_") as photo_root:
         write_photo_tiles(Path(photo_root), args.max_test_tiles)

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from quality_report import comparison_figure, script_command, write_report
-from quality_run import RunSettings, restore_run
+from quality_run import RunSettings, restore_run, saved_runs
 from quality_tasks import (
     PHOTO_TASKS,
     main_recipes,
@@ -88,36 +88,21 @@ def saved_photo_runs(
     recipes: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """The records of every saved run of ``tasks`` (optionally of ``recipes`` and ``seeds`` only)
-    with generator weights, each with ``"weights"`` (their path), by task, recipe, then seed.
-    Runs must have been scored on one set of test photographs and be found once."""
-    found: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for out_dir in out_dirs:
-        for task in tasks:
-            for path in sorted((out_dir / "runs" / "main").glob(f"{task}__*.json")):
-                record = json.loads(path.read_text())
-                weights = path.with_suffix(".generator.pt")
-                if record["task"] != task or not weights.exists():
-                    continue
-                if recipes is not None and record["recipe"] not in recipes:
-                    continue
-                if seeds is not None and record["seed"] not in seeds:
-                    continue
-                key = (task, record["recipe"], record["seed"])
-                if key in found:
-                    raise ValueError(
-                        f"out_dirs: run {key} saved twice, in {found[key]['weights']} and {weights}"
-                    )
-                found[key] = {**record, "weights": str(weights)}
-    photo_sets = sorted({tuple(record["test_photos"]) for record in found.values()})
+    """The records of ``quality_run.saved_runs`` (optionally of ``recipes`` and ``seeds`` only),
+    each with ``"weights"`` (its generator's path); they must share one set of test photographs."""
+    found = [
+        {**record, "weights": str(weights)}
+        for record, weights in saved_runs(out_dirs, tasks)
+        if (recipes is None or record["recipe"] in recipes)
+        and (seeds is None or record["seed"] in seeds)
+    ]
+    photo_sets = sorted({tuple(record["test_photos"]) for record in found})
     if len(photo_sets) > 1:
         raise ValueError(
             f"out_dirs: runs scored on different test photographs {photo_sets}; give runs scored "
             "on one set (quality.py --resume --test-photos ... scores a copy again)"
         )
-    order = [recipe.name for recipe in main_recipes(False) + main_recipes(True)]
-    keys = sorted(found, key=lambda k: (tasks.index(k[0]), order.index(k[1]), k[2]))
-    return [found[key] for key in keys]
+    return found
 
 
 def tone_parts(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -3,9 +3,10 @@ data."""
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from quality_eval import EVAL_VERSION, HeldOutEvaluator
 from quality_tasks import (
     TASK_KIND,
     Recipe,
+    main_recipes,
     make_module,
     photo_color_datamodule,
     photo_sr_datamodule,
@@ -140,3 +142,26 @@ def restore_run(
     datamodule = make_datamodule(task, settings, seed)
     datamodule.setup("test")
     return module, datamodule.test_dataloader()
+
+
+def saved_runs(out_dirs: Sequence[Path], tasks: Sequence[str]) -> list[tuple[dict[str, Any], Path]]:
+    """``(record, generator weights)`` of every run of ``tasks`` that ``quality.py`` saved with its
+    generator under ``<out_dir>/runs/main``, by task, recipe (the table's order), then seed. A run
+    found in two folders is refused: which of the two to score would be a guess."""
+    found: dict[tuple[str, str, int], tuple[dict[str, Any], Path]] = {}
+    for out_dir in out_dirs:
+        for task in tasks:
+            for path in sorted((out_dir / "runs" / "main").glob(f"{task}__*.json")):
+                record = json.loads(path.read_text())
+                weights = path.with_suffix(".generator.pt")
+                if record["task"] != task or not weights.exists():
+                    continue
+                key = (task, record["recipe"], record["seed"])
+                if key in found:
+                    raise ValueError(
+                        f"out_dirs: run {key} saved twice, in {found[key][1]} and {weights}"
+                    )
+                found[key] = (record, weights)
+    order = [recipe.name for recipe in main_recipes(False) + main_recipes(True)]
+    keys = sorted(found, key=lambda k: (list(tasks).index(k[0]), order.index(k[1]), k[2]))
+    return [found[key] for key in keys]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from quality_report import script_command, write_report
-from quality_run import RunSettings, restore_run
+from quality_run import RunSettings, restore_run, saved_runs
 from quality_tasks import NUM_CLASSES, TASK_KIND, main_recipes
 
 from cfl_lightning.data.textures import class_style
@@ -108,21 +107,6 @@ def score_run(module: Any, loader: torch.utils.data.DataLoader) -> dict[str, Any
             sums = parts if sums is None else tuple(a + b for a, b in zip(sums, parts))
     assert sums is not None
     return decompose(*sums)
-
-
-def saved_runs(out_dirs: list[Path], tasks: list[str]) -> list[tuple[dict[str, Any], Path]]:
-    """``(record, generator weights)`` of every saved run of ``tasks``, by task, recipe, seed."""
-    found = {}
-    for out_dir in out_dirs:
-        for task in tasks:
-            for path in sorted((out_dir / "runs" / "main").glob(f"{task}__*.json")):
-                record = json.loads(path.read_text())
-                weights = path.with_suffix(".generator.pt")
-                if record["task"] == task and weights.exists():
-                    found[(task, record["recipe"], record["seed"])] = (record, weights)
-    order = [r.name for r in main_recipes(False)]
-    keys = sorted(found, key=lambda k: (tasks.index(k[0]), order.index(k[1]), k[2]))
-    return [found[k] for k in keys]
 
 
 def cell(values: list[float], signed: bool = False) -> str:
@@ -211,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"out_dirs: no saved runs of {args.tasks} under {[str(d) for d in args.out_dirs]}"
         )
-    recipes = {r.name: r for r in main_recipes(False)}
+    recipes = {r.name: r for r in main_recipes(False) + main_recipes(True)}
     rows = []
     for record, weights in runs:
         task, seed = record["task"], record["seed"]

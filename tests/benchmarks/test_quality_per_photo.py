@@ -110,6 +110,8 @@ def test_runs_are_found_filtered_and_checked(scripts, tmp_path):
     _save_run(second, "l1", 0)
     with pytest.raises(ValueError, match=r"run \('photo_sr', 'l1', 0\) saved twice"):
         per_photo.saved_photo_runs([first, second], ["photo_sr"])
+    for duplicate in (second / "runs" / "main").glob("photo_sr__l1__seed0__*"):
+        duplicate.unlink()
     _save_run(second, "vgg", 0, test_photos=["chelsea", "coffee"])
     with pytest.raises(ValueError, match="scored on different test photographs"):
         per_photo.saved_photo_runs([first, second], ["photo_sr"], recipes=["vgg"])
