@@ -17,7 +17,8 @@ textures, small SPADE generator) and ``photo_sr`` (4x super-resolution of crops 
 scikit-image's photographs, train and test on different photographs, residual SR network). Held
 out, never used to tune a recipe (``--tasks``): ``photo_color`` (colorization, U-Net),
 ``textures_unet`` and ``photo_sr_unet`` (the two tasks with a U-Net generator), and
-``photo_color_chroma`` (colorization that keeps the input's luminance).
+``photo_color_chroma`` (colorization that keeps the input's luminance) and ``photo_inpaint``
+(inpainting free-form holes, U-Net; added after every recipe was chosen).
 Every run goes through the project's LightningModules and a ``pytorch_lightning.Trainer``. No
 pretrained weights: the VGG19 of the perceptual loss and of CFL has seeded random weights (the
 same for both within a seed).
@@ -95,6 +96,8 @@ TASK_TITLES = {
     "photo_sr_unet": "Held out: photo 4x super-resolution with a U-Net generator",
     "photo_color_chroma": "Held out: photo colorization keeping the input's luminance (the "
     "generator chooses the colour only)",
+    "photo_inpaint": "Held out: photo inpainting (free-form holes over 10-40 % of each 64x64 tile, "
+    "held-out photographs)",
 }
 GENERATOR_NOTES = {
     "textures": "SPADEGenerator(ngf=16, hidden=32), batch norm; SemanticSynthesisModule",
@@ -106,6 +109,9 @@ GENERATOR_NOTES = {
     "ngf=32, upsample='resize') residual; SuperResolutionModule",
     "photo_color_chroma": "LuminancePassthrough(UNetGenerator(1, 3, num_downs=5, ngf=32, "
     "upsample='resize')), batch norm; ColorizationModule(keep_luminance=True)",
+    "photo_inpaint": "UNetGenerator(4, 3, num_downs=5, ngf=32, upsample='resize') on the masked "
+    "tile and the mask, batch norm; InpaintingModule, scored on the prediction composited with "
+    "the known pixels",
     "photo_sr": "ResidualSRGenerator(scale=4, nf=32, n_blocks=4), sub-pixel upsampling with ICNR "
     "initialisation; SuperResolutionModule",
 }

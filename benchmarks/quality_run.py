@@ -15,12 +15,12 @@ import pytorch_lightning as pl
 import torch
 from quality_eval import EVAL_VERSION, HeldOutEvaluator
 from quality_tasks import (
+    PHOTO_DEGRADATIONS,
     TASK_KIND,
     Recipe,
     main_recipes,
     make_module,
-    photo_color_datamodule,
-    photo_sr_datamodule,
+    photo_datamodule,
     textures_datamodule,
 )
 
@@ -44,9 +44,8 @@ def make_datamodule(task: str, settings: RunSettings, seed: int) -> pl.Lightning
         return textures_datamodule(
             settings.batch_size, seed, settings.textures_train_size, settings.textures_test_size
         )
-    if TASK_KIND[task] == "photo_color":
-        return photo_color_datamodule(settings.photo_root, settings.batch_size, seed)
-    return photo_sr_datamodule(settings.photo_root, settings.batch_size, seed)
+    degradation = PHOTO_DEGRADATIONS[TASK_KIND[task]]()
+    return photo_datamodule(settings.photo_root, degradation, settings.batch_size, seed)
 
 
 def train_and_evaluate(

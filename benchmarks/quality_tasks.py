@@ -25,6 +25,11 @@ a recipe chosen on the two tasks above is reported there unchanged.
   ``color_luminance.py`` found that ``photo_color`` scores mostly how well each loss re-synthesises
   the grey image (the input itself, as a grey RGB image, beats every recipe there); no recipe was
   ever tuned on it.
+- ``photo_inpaint``: inpainting of the same photo crops (free-form brush-stroke holes covering
+  10-40 % of each tile, :class:`Inpainting`'s defaults; the masked tile and the mask in), that
+  U-Net with 4 input channels in an :class:`InpaintingModule` (loss on the whole prediction, its
+  default; scored on the prediction composited with the known pixels). Added on 2026-12-03, after
+  every recipe had been chosen: no recipe was ever tuned on it.
 
 A *recipe* names the loss terms (``l1``, ``vgg``, ``cfl``, optionally ``+gan``) and, for CFL,
 the options of :class:`ContrastiveFeatureLoss` and of the critic's optimizer (the ablation).
@@ -45,14 +50,20 @@ from PIL import Image
 
 from cfl_lightning.data import (
     Colorization,
+    Degradation,
     ImageFolderDataModule,
+    Inpainting,
     SuperResolution,
     SyntheticTexturesDataModule,
     SyntheticTexturesDataset,
 )
 from cfl_lightning.losses import PERCEPTUAL_LAYERS, ContrastiveFeatureLoss, PerceptualLoss
 from cfl_lightning.modules import ImagePredictionModule, SemanticSynthesisModule
-from cfl_lightning.modules.restoration import ColorizationModule, SuperResolutionModule
+from cfl_lightning.modules.restoration import (
+    ColorizationModule,
+    InpaintingModule,
+    SuperResolutionModule,
+)
 from cfl_lightning.networks import (
     ConvEncoderFeatures,
     MultiscaleDiscriminator,
@@ -64,7 +75,13 @@ from cfl_lightning.networks import (
 from cfl_lightning.networks.vgg import DEFAULT_CFL_LAYERS
 
 TASKS = ("textures", "photo_sr")
-HELD_OUT_TASKS = ("photo_color", "textures_unet", "photo_sr_unet", "photo_color_chroma")
+HELD_OUT_TASKS = (
+    "photo_color",
+    "textures_unet",
+    "photo_sr_unet",
+    "photo_color_chroma",
+    "photo_inpaint",
+)
 ALL_TASKS = TASKS + HELD_OUT_TASKS
 # The data and module each task uses (held-out generator swaps keep their task's).
 TASK_KIND = {
@@ -74,6 +91,7 @@ TASK_KIND = {
     "photo_sr_unet": "photo_sr",
     "photo_color": "photo_color",
     "photo_color_chroma": "photo_color",
+    "photo_inpaint": "photo_inpaint",
 }
 # Colorization tasks whose module keeps the input's luminance (the generator predicts colour only).
 KEEP_LUMINANCE_TASKS = ("photo_color_chroma",)
@@ -331,11 +349,15 @@ def write_photo_tiles(
     return counts
 
 
-def photo_sr_datamodule(root: Path, batch_size: int, seed: int) -> ImageFolderDataModule:
-    """4x super-resolution of 64x64 crops (random in training tiles, whole test tiles)."""
+def photo_datamodule(
+    root: Path, degradation: Degradation, batch_size: int, seed: int
+) -> ImageFolderDataModule:
+    """``degradation`` of 64x64 crops: random crops of ``root/train``'s tiles (``seed`` seeds them
+    and the shuffle), the whole tiles of ``root/test``. The test degradations (holes) depend on
+    the tile only, not on ``seed``."""
     return ImageFolderDataModule(
         root=str(root / "train"),
-        degradation=SuperResolution(factor=SR_FACTOR),
+        degradation=degradation,
         crop_size=IMAGE_SIZE,
         val_ratio=0.0,
         test_root=str(root / "test"),
@@ -344,17 +366,13 @@ def photo_sr_datamodule(root: Path, batch_size: int, seed: int) -> ImageFolderDa
     )
 
 
-def photo_color_datamodule(root: Path, batch_size: int, seed: int) -> ImageFolderDataModule:
-    """Colorization of 64x64 crops (random in training tiles, whole test tiles)."""
-    return ImageFolderDataModule(
-        root=str(root / "train"),
-        degradation=Colorization(),
-        crop_size=IMAGE_SIZE,
-        val_ratio=0.0,
-        test_root=str(root / "test"),
-        batch_size=batch_size,
-        seed=seed,
-    )
+# The degradation of each photo task kind: 4x super-resolution, colorization, and inpainting with
+# :class:`Inpainting`'s default holes (free-form, 10-40 % of the tile).
+PHOTO_DEGRADATIONS: dict[str, Callable[[], Degradation]] = {
+    "photo_sr": lambda: SuperResolution(factor=SR_FACTOR),
+    "photo_color": Colorization,
+    "photo_inpaint": Inpainting,
+}
 
 
 # --------------------------------------------------------------------------------- models
@@ -384,6 +402,8 @@ def make_generator(task: str) -> torch.nn.Module:
         return UNetGenerator(NUM_CLASSES, 3, **UNET_OPTIONS)
     if task == "photo_sr_unet":
         return UpsampledUNetSR(SR_FACTOR, **UNET_OPTIONS)
+    if task == "photo_inpaint":
+        return UNetGenerator(4, 3, **UNET_OPTIONS)
     raise ValueError(f"task: expected one of {ALL_TASKS}, got {task!r}")
 
 
@@ -431,7 +451,12 @@ def make_module(
     generator = generator if generator is not None else make_generator(task)
     if recipe.gan:
         losses.update(GAN_WEIGHTS)
-        condition_channels = {"textures": NUM_CLASSES, "photo_sr": 3, "photo_color": 1}
+        condition_channels = {
+            "textures": NUM_CLASSES,
+            "photo_sr": 3,
+            "photo_color": 1,
+            "photo_inpaint": 4,
+        }
         kwargs["discriminator"] = MultiscaleDiscriminator(
             condition_channels[TASK_KIND[task]] + 3, ndf=32
         )
@@ -440,4 +465,6 @@ def make_module(
     if TASK_KIND[task] == "photo_color":
         keep_luminance = task in KEEP_LUMINANCE_TASKS
         return ColorizationModule(generator, keep_luminance=keep_luminance, losses=losses, **kwargs)
+    if TASK_KIND[task] == "photo_inpaint":
+        return InpaintingModule(generator, losses=losses, **kwargs)
     return SuperResolutionModule(generator, scale=SR_FACTOR, losses=losses, **kwargs)
