@@ -1,17 +1,25 @@
-"""Where the textures' excess sharpness comes from: the sharpness ratio split by region.
+"""Where a sharpness ratio comes from: the ratio split by region of the image.
 
-    python benchmarks/sharpness_regions.py OUT_DIR [OUT_DIR ...] [--tasks textures textures_unet]
-        [--out FILE]
+    python benchmarks/sharpness_regions.py OUT_DIR [OUT_DIR ...]
+        [--tasks textures textures_unet photo_inpaint] [--out FILE]
 
-``OUT_DIR`` is a ``quality.py --out-dir``: every saved run of a textures task in
-``OUT_DIR/runs/main`` (its record and generator weights) is predicted again on the held-out label
-maps, and each image's gradient magnitude (:func:`gradient_magnitude_map`, the sharpness metric's
-own) is summed separately over regions of the label map:
+``OUT_DIR`` is a ``quality.py --out-dir``: every saved run of the chosen tasks in
+``OUT_DIR/runs/main`` (its record and generator weights) is predicted again on its held-out set,
+and each image's gradient magnitude (:func:`gradient_magnitude_map`, the sharpness metric's own)
+is summed separately over regions.
+
+Textures tasks (the regions of the label map):
 
 - ``edges``: pixels within 1 px of a change of label (object outlines);
 - ``background``: the flat class 0 away from edges;
 - one region per textured class away from edges, named by its texture family (stripes, checks,
   dots, noise, gradient).
+
+``photo_inpaint`` (the regions of the mask): ``hole``, every gradient-grid pixel whose 2x2 block
+touches a missing pixel (the fill and its seam), and ``known``, the rest (kept exactly, so its
+ratio is 1). The hole's ratio is the sharpness of the fill alone, which the whole tile's ratio
+dilutes with the known pixels. The photo tiles are written again from the record's
+``test_photos``.
 
 For each region it reports the prediction's gradient sum over the target's (the region's own
 sharpness ratio) and the region's share of the excess, ``(P_r - T_r) / T``, where ``T`` is the
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -31,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from quality_report import script_command, write_report
 from quality_run import RunSettings, restore_run, saved_runs
-from quality_tasks import NUM_CLASSES, TASK_KIND, main_recipes
+from quality_tasks import NUM_CLASSES, TASK_KIND, TEST_PHOTOS, main_recipes, write_photo_tiles
 
 from cfl_lightning.data.textures import class_style
 from cfl_lightning.metrics import gradient_magnitude_map
@@ -39,6 +48,10 @@ from cfl_lightning.metrics.inputs import to_unit_interval
 
 EDGES = "edges"
 BACKGROUND = "background"
+HOLE = "hole"
+KNOWN = "known"
+INPAINTING_TASKS = tuple(task for task, kind in TASK_KIND.items() if kind == "photo_inpaint")
+TEXTURES_TASKS = tuple(task for task, kind in TASK_KIND.items() if kind == "textures")
 
 
 def region_names(num_classes: int) -> list[str]:
@@ -65,16 +78,36 @@ def region_masks(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.stack(masks)
 
 
+def hole_masks(mask: torch.Tensor) -> torch.Tensor:
+    """``(2, B, H-1, W-1)`` bool masks ``hole``, ``known`` on the gradient grid for an inpainting
+    ``mask`` ``(B, 1, H, W)`` (1 = missing): a grid pixel is in the hole when its 2x2 block (the
+    pixels its forward differences read) touches a missing pixel."""
+    hole = F.max_pool2d(mask.float(), 2, stride=1)[:, 0] > 0
+    return torch.stack([hole, ~hole])
+
+
+def task_region_names(task: str) -> list[str]:
+    """The regions :func:`batch_region_masks` gives for ``task``."""
+    return [HOLE, KNOWN] if task in INPAINTING_TASKS else region_names(NUM_CLASSES)
+
+
+def batch_region_masks(task: str, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A held-out batch's region masks: by its inpainting ``mask`` or its ``label`` map."""
+    if task in INPAINTING_TASKS:
+        return hole_masks(batch["mask"])
+    return region_masks(batch["label"], NUM_CLASSES)
+
+
 @torch.no_grad()
 def region_sums(
-    prediction: torch.Tensor, target: torch.Tensor, labels: torch.Tensor, num_classes: int
+    prediction: torch.Tensor, target: torch.Tensor, masks: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per region (``(R,)`` each): the prediction's and the target's summed gradient magnitude
-    (images in ``[-1, 1]``, measured in ``[0, 1]`` units as ``SharpnessRatio`` does) and the
-    number of grid pixels."""
+    """Per region of ``masks`` ``(R, B, H-1, W-1)`` (``(R,)`` each): the prediction's and the
+    target's summed gradient magnitude (images in ``[-1, 1]``, measured in ``[0, 1]`` units as
+    ``SharpnessRatio`` does) and the number of grid pixels."""
     pred_map = gradient_magnitude_map(to_unit_interval(prediction, (-1.0, 1.0)))
     target_map = gradient_magnitude_map(to_unit_interval(target, (-1.0, 1.0)))
-    masks = region_masks(labels, num_classes).float()
+    masks = masks.float()
     return (
         (masks * pred_map).flatten(1).sum(1),
         (masks * target_map).flatten(1).sum(1),
@@ -95,15 +128,16 @@ def decompose(pred: torch.Tensor, target: torch.Tensor, pixels: torch.Tensor) ->
     }
 
 
-def score_run(module: Any, loader: torch.utils.data.DataLoader) -> dict[str, Any]:
-    """The decomposition of one trained module's held-out predictions."""
+def score_run(module: Any, loader: torch.utils.data.DataLoader, task: str) -> dict[str, Any]:
+    """The decomposition of one trained module's held-out predictions on ``task``."""
     module = module.eval()
     sums = None
     with torch.no_grad():
         for batch in loader:
             generator_input, target = module.prepare_batch(batch)
             prediction = module.generate(generator_input, target).float().clamp(-1, 1)
-            parts = region_sums(prediction, target.float(), batch["label"], NUM_CLASSES)
+            masks = batch_region_masks(task, batch)
+            parts = region_sums(prediction, target.float(), masks)
             sums = parts if sums is None else tuple(a + b for a, b in zip(sums, parts))
     assert sums is not None
     return decompose(*sums)
@@ -146,23 +180,34 @@ def table(
 def report(rows: list[dict[str, Any]], command: str) -> str:
     """Markdown: per task two tables (each region's ratio; its share of the excess), one row per
     recipe, mean (min-max over seeds)."""
-    names = region_names(NUM_CLASSES)
     grouped: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         grouped[row["task"]][row["recipe"]].append(row)
 
+    tasks = {row["task"] for row in rows}
+    regions = []
+    if tasks - set(INPAINTING_TASKS):
+        regions.append(
+            "- Label maps: `edges` = within 1 px of a label change; `background` = the flat "
+            "class 0; the others = each textured class's interior, by texture family."
+        )
+    if tasks & set(INPAINTING_TASKS):
+        regions.append(
+            "- Inpainting: `hole` = grid pixels whose 2x2 block touches a missing pixel (the fill "
+            "and its seam); `known` = the rest, kept exactly."
+        )
     lines = [
-        "# Sharpness by region of the label map",
+        "# Sharpness by region",
         "",
         f"- Command: `{command}`",
         f"- Date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='minutes')}",
-        "- Held-out label maps of each task, predicted again from the saved generators; cells "
+        "- Held-out inputs of each task, predicted again from the saved generators; cells "
         "are mean (min to max) over the seeds listed. Sharpness = the prediction's mean gradient "
         "magnitude over the target's (1 is ideal), as the benchmark's `sharpness`.",
-        "- Regions: `edges` = within 1 px of a label change; `background` = the flat class 0; "
-        "the others = each textured class's interior, by texture family.",
+        *regions,
     ]
     for task, recipes in grouped.items():
+        names = task_region_names(task)
         first = next(iter(recipes.values()))[0]
         area = ", ".join(f"{n} {a:.0%}" for n, a in zip(names, first["area"]))
         share = ", ".join(f"{n} {a:.0%}" for n, a in zip(names, first["target_share"]))
@@ -186,8 +231,13 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("out_dirs", nargs="+", type=Path, help="quality.py --out-dir folders")
-    textures_tasks = [t for t, kind in TASK_KIND.items() if kind == "textures"]
-    parser.add_argument("--tasks", nargs="+", default=textures_tasks, choices=textures_tasks)
+    parser.add_argument(
+        "--tasks",
+        nargs="+",
+        default=list(TEXTURES_TASKS),
+        choices=TEXTURES_TASKS + INPAINTING_TASKS,
+        help=f"default {' '.join(TEXTURES_TASKS)}",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     args = parser.parse_args(argv)
     runs = saved_runs(args.out_dirs, args.tasks)
@@ -197,26 +247,42 @@ def main(argv: list[str] | None = None) -> int:
         )
     recipes = {r.name: r for r in main_recipes(False) + main_recipes(True)}
     rows = []
-    for record, weights in runs:
-        task, seed = record["task"], record["seed"]
-        settings = RunSettings(
-            steps=record["steps"],
-            batch_size=4,
-            accelerator="cpu",
-            precision="32-true",
-            photo_root=Path("."),  # unused by the textures tasks
-        )
-        module, loader = restore_run(record, recipes[record["recipe"]], settings, weights)
-        scores = score_run(module, loader)
-        if "sharpness" in record and abs(scores["sharpness"] - record["sharpness"]) > 1e-3:
-            raise SystemExit(
-                f"{weights}: sharpness {scores['sharpness']:.4f} predicted again, "
-                f"{record['sharpness']:.4f} in the record: not the run's generator or data"
-            )
-        rows.append({"task": task, "recipe": record["recipe"], "seed": seed, **scores})
-        print(task, record["recipe"], seed, round(scores["sharpness"], 3), flush=True)
+    with tempfile.TemporaryDirectory(prefix="sharpness_regions_") as folder:
+        photo_roots: dict[tuple[str, ...], Path] = {}
+        for record, weights in runs:
+            photo_root = Path(".")  # unused by the textures tasks
+            if record["task"] in INPAINTING_TASKS:
+                photos = tuple(record.get("test_photos", TEST_PHOTOS))
+                if photos not in photo_roots:
+                    photo_roots[photos] = Path(folder) / str(len(photo_roots))
+                    write_photo_tiles(photo_roots[photos], test_photos=photos)
+                photo_root = photo_roots[photos]
+            rows.append(score_saved_run(record, weights, recipes, photo_root))
     write_report(report(rows, script_command("sharpness_regions.py", argv)), args.out)
     return 0
+
+
+def score_saved_run(
+    record: dict[str, Any], weights: Path, recipes: dict[str, Any], photo_root: Path
+) -> dict[str, Any]:
+    """One saved run's row: restored, predicted again, checked against its record."""
+    task, seed = record["task"], record["seed"]
+    settings = RunSettings(
+        steps=record["steps"],
+        batch_size=4,
+        accelerator="cpu",
+        precision="32-true",
+        photo_root=photo_root,
+    )
+    module, loader = restore_run(record, recipes[record["recipe"]], settings, weights)
+    scores = score_run(module, loader, task)
+    if "sharpness" in record and abs(scores["sharpness"] - record["sharpness"]) > 1e-3:
+        raise SystemExit(
+            f"{weights}: sharpness {scores['sharpness']:.4f} predicted again, "
+            f"{record['sharpness']:.4f} in the record: not the run's generator or data"
+        )
+    print(task, record["recipe"], seed, round(scores["sharpness"], 3), flush=True)
+    return {"task": task, "recipe": record["recipe"], "seed": seed, **scores}
 
 
 if __name__ == "__main__":

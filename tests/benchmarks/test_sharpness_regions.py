@@ -36,7 +36,8 @@ def test_shares_of_the_excess_add_up_to_the_sharpness_ratio(scripts):
     ramp = torch.linspace(-0.3, 0.3, 16).expand(3, 3, 16, 16)
     target = ramp + 0.3 * (labels[:, None] - 1)  # smooth inside each region, steps between
     prediction = (target + 0.2 * torch.randn(3, 3, 16, 16, generator=g)).clamp(-1, 1)
-    result = regions.decompose(*regions.region_sums(prediction, target, labels, num_classes=3))
+    masks = regions.region_masks(labels, num_classes=3)
+    result = regions.decompose(*regions.region_sums(prediction, target, masks))
     metric = SharpnessRatio()
     metric.update(prediction, target)
     assert result["sharpness"] == pytest.approx(float(metric.compute()), rel=1e-5)
@@ -45,6 +46,40 @@ def test_shares_of_the_excess_add_up_to_the_sharpness_ratio(scripts):
     assert sum(result["target_share"]) == pytest.approx(1.0)
     # The prediction is noisier than the target everywhere: every region's ratio is above 1.
     assert min(result["ratio"]) > 1
+
+
+def test_hole_region_is_every_grid_pixel_whose_differences_read_a_missing_pixel(scripts):
+    regions, _ = scripts
+    mask = torch.zeros(2, 1, 6, 8)
+    mask[0, 0, 2, 3] = 1.0  # one missing pixel in the first image, none in the second
+    hole, known = regions.hole_masks(mask)
+    assert hole.shape == known.shape == (2, 5, 7)
+    assert torch.equal(hole ^ known, torch.ones(2, 5, 7, dtype=torch.bool))
+    # Pixel (2, 3) is read by the differences at (2, 3), (1, 3) (down) and (2, 2) (right); the
+    # 2x2 rule also takes (1, 2), which reads neither: the hole region errs by the seam's width.
+    assert hole[0].nonzero().tolist() == [[1, 2], [1, 3], [2, 2], [2, 3]]
+    assert not hole[1].any()
+    assert regions.task_region_names("photo_inpaint") == ["hole", "known"]
+
+
+@pytest.mark.slow
+def test_script_splits_a_saved_inpainting_run_into_the_fill_and_the_kept_pixels(scripts, tmp_path):
+    regions, quality = scripts
+    args = ["--tasks", "photo_inpaint", "--recipes", "l1", "--out-dir", str(tmp_path)]
+    # Not --quick, which scores 8 of the test tiles only.
+    args += ["--steps", "3", "--batch-size", "2", "--seeds", "0", "--test-photos", "chelsea"]
+    assert quality.main(args) == 0
+    out = tmp_path / "regions.md"
+    assert regions.main([str(tmp_path), "--tasks", "photo_inpaint", "--out", str(out)]) == 0
+    table = out.read_text()
+    assert "`hole` = grid pixels whose 2x2 block touches a missing pixel" in table
+    assert "| recipe | seeds | sharpness | hole | known |" in table
+    ratios, excess = [line for line in table.splitlines() if line.startswith("| l1 ")]
+    # The known pixels are kept exactly: their ratio is 1 and all of the excess is the hole's.
+    total, hole, known = (float(cell) for cell in ratios.split("|")[3:6])
+    assert known == 1.0 and hole != 1.0
+    assert (hole - 1) * (total - 1) > 0  # the fill moves the whole tile's ratio its own way
+    assert excess.split("|")[5].strip() == "+0.00"
 
 
 @pytest.mark.slow
