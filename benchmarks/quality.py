@@ -18,7 +18,8 @@ scikit-image's photographs, train and test on different photographs, residual SR
 out, never used to tune a recipe (``--tasks``): ``photo_color`` (colorization, U-Net),
 ``textures_unet`` and ``photo_sr_unet`` (the two tasks with a U-Net generator), and
 ``photo_color_chroma`` (colorization that keeps the input's luminance) and ``photo_inpaint``
-(inpainting free-form holes, U-Net; added after every recipe was chosen).
+(inpainting free-form holes, U-Net; added after every recipe was chosen) and
+``photo_inpaint_box`` (one large rectangular hole; a diagnostic added after ``photo_inpaint``).
 Every run goes through the project's LightningModules and a ``pytorch_lightning.Trainer``. No
 pretrained weights: the VGG19 of the perceptual loss and of CFL has seeded random weights (the
 same for both within a seed).
@@ -98,6 +99,8 @@ TASK_TITLES = {
     "generator chooses the colour only)",
     "photo_inpaint": "Held out: photo inpainting (free-form holes over 10-40 % of each 64x64 tile, "
     "held-out photographs)",
+    "photo_inpaint_box": "Held out: photo inpainting (one rectangular hole over 25-50 % of each "
+    "64x64 tile, held-out photographs)",
 }
 GENERATOR_NOTES = {
     "textures": "SPADEGenerator(ngf=16, hidden=32), batch norm; SemanticSynthesisModule",
@@ -112,6 +115,7 @@ GENERATOR_NOTES = {
     "photo_inpaint": "UNetGenerator(4, 3, num_downs=5, ngf=32, upsample='resize') on the masked "
     "tile and the mask, batch norm; InpaintingModule, scored on the prediction composited with "
     "the known pixels",
+    "photo_inpaint_box": "as photo_inpaint",
     "photo_sr": "ResidualSRGenerator(scale=4, nf=32, n_blocks=4), sub-pixel upsampling with ICNR "
     "initialisation; SuperResolutionModule",
 }

@@ -44,7 +44,7 @@ def make_datamodule(task: str, settings: RunSettings, seed: int) -> pl.Lightning
         return textures_datamodule(
             settings.batch_size, seed, settings.textures_train_size, settings.textures_test_size
         )
-    degradation = PHOTO_DEGRADATIONS[TASK_KIND[task]]()
+    degradation = PHOTO_DEGRADATIONS[task]()
     return photo_datamodule(settings.photo_root, degradation, settings.batch_size, seed)
 
 

@@ -190,16 +190,21 @@ def test_runs_scored_on_other_test_photos_are_scored_again(quality, tmp_path, ca
     assert "test on chelsea, coffee, street (scikit-image, and image files" in report
 
 
-def test_the_inpainting_task_scores_predictions_that_keep_the_known_pixels(quality, tmp_path):
-    args = ["--quick", "--tasks", "photo_inpaint", "--recipes", "l1", "--out-dir", str(tmp_path)]
+@pytest.mark.parametrize(
+    ("task", "coverage"), [("photo_inpaint", (0.05, 0.45)), ("photo_inpaint_box", (0.2, 0.55))]
+)
+def test_the_inpainting_tasks_score_predictions_that_keep_the_known_pixels(
+    quality, tmp_path, task, coverage
+):
+    args = ["--quick", "--tasks", task, "--recipes", "l1", "--out-dir", str(tmp_path)]
     assert quality.main(args) == 0
     assert "Held out: photo inpainting" in (tmp_path / "quality.md").read_text()
-    runs = (tmp_path / "runs" / "main").glob("photo_inpaint__l1__*.pt")
+    runs = (tmp_path / "runs" / "main").glob(f"{task}__l1__*.pt")
     (saved,) = [path for path in runs if not path.name.endswith(".generator.pt")]
     samples = torch.load(saved)  # the held-out masked tile, the prediction, the target
     masked, prediction, target = samples["input"], samples["prediction"], samples["target"]
     # A hole is mid-grey (0) in every channel; no pixel of an 8-bit photograph is exactly 0.
     hole = (masked == 0).all(dim=1, keepdim=True).expand_as(target)
-    assert 0.05 < hole.float().mean() < 0.45
+    assert coverage[0] < hole.float().mean() < coverage[1]
     assert torch.equal(prediction[~hole], target[~hole])
     assert not torch.equal(prediction[hole], target[hole])
