@@ -15,10 +15,10 @@ Textures tasks (the regions of the label map):
 - one region per textured class away from edges, named by its texture family (stripes, checks,
   dots, noise, gradient).
 
-``photo_inpaint`` (the regions of the mask): ``hole``, every gradient-grid pixel whose 2x2 block
-touches a missing pixel (the fill and its seam), and ``known``, the rest (kept exactly, so its
-ratio is 1). The hole's ratio is the sharpness of the fill alone, which the whole tile's ratio
-dilutes with the known pixels. The photo tiles are written again from the record's
+``photo_inpaint`` (the regions of the mask): ``hole``, every gradient-grid pixel whose forward
+differences read a missing pixel (the fill and its seam), and ``known``, the rest (kept exactly,
+so its ratio is 1). The hole's ratio is the sharpness of the fill alone, which the whole tile's
+ratio dilutes with the known pixels. The photo tiles are written again from the record's
 ``test_photos``.
 
 For each region it reports the prediction's gradient sum over the target's (the region's own
@@ -80,9 +80,11 @@ def region_masks(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 def hole_masks(mask: torch.Tensor) -> torch.Tensor:
     """``(2, B, H-1, W-1)`` bool masks ``hole``, ``known`` on the gradient grid for an inpainting
-    ``mask`` ``(B, 1, H, W)`` (1 = missing): a grid pixel is in the hole when its 2x2 block (the
-    pixels its forward differences read) touches a missing pixel."""
-    hole = F.max_pool2d(mask.float(), 2, stride=1)[:, 0] > 0
+    ``mask`` ``(B, 1, H, W)`` (1 = missing): grid pixel ``(i, j)`` is in the hole when one of the
+    three pixels its forward differences read, ``(i, j)``, ``(i, j+1)``, ``(i+1, j)``, is
+    missing."""
+    missing = mask[:, 0] > 0
+    hole = missing[:, :-1, :-1] | missing[:, :-1, 1:] | missing[:, 1:, :-1]
     return torch.stack([hole, ~hole])
 
 
@@ -193,8 +195,8 @@ def report(rows: list[dict[str, Any]], command: str) -> str:
         )
     if tasks & set(INPAINTING_TASKS):
         regions.append(
-            "- Inpainting: `hole` = grid pixels whose 2x2 block touches a missing pixel (the fill "
-            "and its seam); `known` = the rest, kept exactly."
+            "- Inpainting: `hole` = grid pixels whose forward differences read a missing pixel "
+            "(the fill and its seam); `known` = the rest, kept exactly."
         )
     lines = [
         "# Sharpness by region",

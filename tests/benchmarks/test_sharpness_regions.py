@@ -55,9 +55,8 @@ def test_hole_region_is_every_grid_pixel_whose_differences_read_a_missing_pixel(
     hole, known = regions.hole_masks(mask)
     assert hole.shape == known.shape == (2, 5, 7)
     assert torch.equal(hole ^ known, torch.ones(2, 5, 7, dtype=torch.bool))
-    # Pixel (2, 3) is read by the differences at (2, 3), (1, 3) (down) and (2, 2) (right); the
-    # 2x2 rule also takes (1, 2), which reads neither: the hole region errs by the seam's width.
-    assert hole[0].nonzero().tolist() == [[1, 2], [1, 3], [2, 2], [2, 3]]
+    # Pixel (2, 3) is read by the differences at (2, 3), (1, 3) (down) and (2, 2) (right) only.
+    assert hole[0].nonzero().tolist() == [[1, 3], [2, 2], [2, 3]]
     assert not hole[1].any()
     assert regions.task_region_names("photo_inpaint") == ["hole", "known"]
 
@@ -72,7 +71,7 @@ def test_script_splits_a_saved_inpainting_run_into_the_fill_and_the_kept_pixels(
     out = tmp_path / "regions.md"
     assert regions.main([str(tmp_path), "--tasks", "photo_inpaint", "--out", str(out)]) == 0
     table = out.read_text()
-    assert "`hole` = grid pixels whose 2x2 block touches a missing pixel" in table
+    assert "`hole` = grid pixels whose forward differences read a missing pixel" in table
     assert "| recipe | seeds | sharpness | hole | known |" in table
     ratios, excess = [line for line in table.splitlines() if line.startswith("| l1 ")]
     # The known pixels are kept exactly: their ratio is 1 and all of the excess is the hole's.
