@@ -41,8 +41,8 @@ class ADE20KDataModule(LabelImageDataModule):
         root: the folder holding ``ADEChallengeData2016`` (or that folder itself).
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform`.
-        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
-            predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, multiprocessing_context, seed,
+            split_seed, predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 

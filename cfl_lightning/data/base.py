@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.accelerators import CPUAccelerator
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader, Dataset
 
 from cfl_lightning.data.resumable_loader import ResumableDataLoader
 from cfl_lightning.data.sampler import EpochShuffleSampler, EvalShardSampler
+from cfl_lightning.data.worker_start import (
+    check_start_method,
+    fork_can_deadlock,
+    preload_in_forkserver,
+    worker_start_method,
+)
 
 if TYPE_CHECKING:
     from cfl_lightning.data.predict_inputs import PredictInputs
@@ -57,6 +65,10 @@ class ImageDataModule(pl.LightningDataModule):
         num_workers: DataLoader worker processes; default 0.
         pin_memory: pin host memory (for GPU training; ignored under a CPU Trainer).
         persistent_workers: keep workers between epochs (only with ``num_workers > 0``).
+        multiprocessing_context: how workers start: ``"fork"``, ``"forkserver"`` or ``"spawn"``.
+            Default ``None``: the platform's default, except ``"forkserver"`` under DDP on a
+            Python whose forks can deadlock there (CPython before 3.10.15, 3.11.0-3.11.9; see
+            :mod:`cfl_lightning.data.worker_start`).
         seed: seed of the train shuffle and augmentations; default 0.
         split_seed: seed of the validation hold-out and of generated or degraded evaluation
             data, independent of ``seed``; default 0.
@@ -74,6 +86,7 @@ class ImageDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         pin_memory: bool = False,
         persistent_workers: bool = False,
+        multiprocessing_context: str | None = None,
         seed: int = 0,
         split_seed: int = 0,
         predict_split: str = "test",
@@ -84,12 +97,15 @@ class ImageDataModule(pl.LightningDataModule):
             raise ValueError(f"batch_size: expected an integer >= 1, got {batch_size}")
         if num_workers < 0:
             raise ValueError(f"num_workers: expected an integer >= 0, got {num_workers}")
+        check_start_method(multiprocessing_context)
         if predict_split not in SPLITS:
             raise ValueError(f"predict_split: expected one of {SPLITS}, got {predict_split!r}")
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
+        self.multiprocessing_context = multiprocessing_context
+        self._start_noted = False  # the note on the workers' start method, given once
         self.seed = seed
         self.split_seed = split_seed
         self.predict_split = predict_split
@@ -139,7 +155,36 @@ class ImageDataModule(pl.LightningDataModule):
             "num_workers": self.num_workers,
             "pin_memory": self._pins_memory(),
             "persistent_workers": self.persistent_workers,
+            "multiprocessing_context": self._worker_start_method(),
         }
+
+    def _worker_start_method(self) -> str | None:
+        """The workers' start method (:func:`worker_start_method`). On rank zero, a note (once)
+        when it is not the platform's default, and a warning when ``"fork"`` is asked for where
+        it can deadlock."""
+        world_size = self._replicas()[0]
+        method = worker_start_method(self.multiprocessing_context, self.num_workers, world_size)
+        if method == "forkserver":
+            # not the DataModule's own module: the server runs without this process's
+            # sys.path changes, so a module name can resolve to another package there
+            preload_in_forkserver(["torch", "cfl_lightning.data"])
+        risky = world_size > 1 and self.num_workers > 0 and fork_can_deadlock()
+        python = platform.python_version()
+        chosen = method == "forkserver" and self.multiprocessing_context is None
+        if chosen and not self._start_noted:
+            self._start_noted = True
+            rank_zero_info(
+                f"DataLoader workers start by forkserver: on Python {python} a worker forked "
+                "from a DDP process can deadlock (CPython gh-112275); set "
+                "multiprocessing_context to choose"
+            )
+        if risky and method == "fork":
+            rank_zero_warn(
+                f"multiprocessing_context: 'fork' on Python {python} can deadlock a worker "
+                "forked from a DDP process, and with it every rank (CPython gh-112275, fixed "
+                "in 3.10.15 and 3.11.10); use 'forkserver' or a newer Python"
+            )
+        return method
 
     def _pins_memory(self) -> bool:
         """``pin_memory``, except under a Trainer that runs on the CPU (pinning there only warns

@@ -29,8 +29,8 @@ class CityscapesDataModule(LabelImageDataModule):
         test_split: Cityscapes folder used for the ``"test"`` split, ``"val"`` or ``"test"``.
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform`.
-        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
-            predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, multiprocessing_context, seed,
+            split_seed, predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 

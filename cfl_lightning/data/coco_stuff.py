@@ -28,8 +28,8 @@ class COCOStuffDataModule(LabelImageDataModule):
             ``<root>/train_inst`` exists (then ``val_inst`` must exist too).
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform`.
-        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
-            predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, multiprocessing_context, seed,
+            split_seed, predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 

@@ -45,8 +45,8 @@ class LabelFolderDataModule(LabelImageDataModule):
         preprocess, load_size, crop_size, aspect_ratio, flip: see
             :class:`~cfl_lightning.data.transforms.SpatialTransform` (default
             ``"resize_and_crop"`` 286 -> 256 with flips).
-        batch_size, num_workers, pin_memory, persistent_workers, seed, split_seed,
-            predict_split: see
+        batch_size, num_workers, pin_memory, persistent_workers, multiprocessing_context, seed,
+            split_seed, predict_split: see
             :class:`~cfl_lightning.data.base.ImageDataModule`.
     """
 

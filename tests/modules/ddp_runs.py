@@ -6,7 +6,7 @@ python tests/modules/ddp_runs.py OUT --devices 2 --steps 4 [--every 2] [--resume
                                  [--workers 2] [--val-every 1]
 
 Writes OUT/rank<r>.pt: {"weights", "optimizers", "batches": [(epoch, paths, input, image)],
-"seed"}.
+"seed", "rng", "worker_start"}.
 """
 
 import argparse
@@ -21,6 +21,12 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.modules.tiny import AugmentedPairsDataModule, make_module, make_trainer
+
+
+def start_method(loader) -> str | None:
+    """How ``loader``'s workers start (None: the platform's default)."""
+    context = loader.multiprocessing_context
+    return None if context is None else context.get_start_method()
 
 
 class RecordRank(pl.Callback):
@@ -50,6 +56,7 @@ class RecordRank(pl.Callback):
             "batches": self.batches,
             "seed": pl_module.step_random.seed,
             "rng": self.rng_draws,
+            "worker_start": start_method(trainer.train_dataloader),
         }
         torch.save(state, self.folder / f"rank{trainer.global_rank}.pt")
 
