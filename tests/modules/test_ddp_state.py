@@ -75,7 +75,7 @@ def test_ranks_share_each_epoch_and_draw_their_own_augmentations(straight_run):
     # 16 items, batch 2 per rank, 2 loader workers per rank: 4 steps per epoch, 8 steps = 2 epochs.
     straight, _ = straight_run
     ranks = [load(straight, 0), load(straight, 1)]
-    # workers started from a single-threaded server where a fork can deadlock (gh-112275)
+    # workers started by a fork server where a fork of the rank can deadlock (gh-112275)
     expected = "forkserver" if fork_can_deadlock() else None
     assert [rank["worker_start"] for rank in ranks] == [expected, expected]
     dataset = AugmentedPairs(16, seed=0, train=True)
