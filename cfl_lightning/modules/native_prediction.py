@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from cfl_lightning.modules.onnx_exporter import check_onnx_exporter
 from cfl_lightning.modules.prediction import PAD_MODES, predict_native, size_multiple
 from cfl_lightning.networks.deferred_weights import deferred_pretrained_weights
 
@@ -120,8 +121,10 @@ class NativePrediction(pl.LightningModule):
         layer's size does not export with symbolic sizes). ``kwargs`` go to
         ``torch.onnx.export``. The graph is the bare generator in eval mode, input ``"input"``,
         output ``"prediction"``: pad inputs to its multiple (and composite inpainting results)
-        yourself, or use :meth:`predict_native` around an ONNX runtime session.
+        yourself, or use :meth:`predict_native` around an ONNX runtime session. Needs torch >= 2.8
+        (``RuntimeError`` otherwise: earlier exporters write wrong graphs or fail).
         """
+        check_onnx_exporter()
         example = torch.zeros(input_shape, device=self.device)
         was_training = self.training
         self.eval()

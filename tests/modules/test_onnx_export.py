@@ -10,11 +10,17 @@ from cfl_lightning.modules import (
     SemanticSynthesisModule,
     SuperResolutionModule,
 )
+from cfl_lightning.modules.onnx_exporter import ONNX_EXPORT_MIN_TORCH, torch_release
 from cfl_lightning.networks import ResidualSRGenerator, SPADEGenerator, UNetGenerator
 
 REASON = "the onnx extra is not installed: pip install -e '.[onnx]'"
 ort = pytest.importorskip("onnxruntime", reason=REASON)
 pytest.importorskip("onnxscript", reason=REASON)
+# export_onnx refuses older torch releases (tests/modules/test_onnx_exporter.py).
+NEEDS_EXPORTER = pytest.mark.skipif(
+    torch_release(torch.__version__) < ONNX_EXPORT_MIN_TORCH,
+    reason=f"export_onnx needs torch >= 2.8, found {torch.__version__}",
+)
 # ONNX Runtime and PyTorch order float32 sums differently; outputs are in [-1, 1].
 ONNX_TOLERANCE = 1e-5
 
@@ -39,6 +45,7 @@ def images(shape) -> torch.Tensor:
     return torch.rand(shape, generator=torch.Generator().manual_seed(sum(shape))) * 2 - 1
 
 
+@NEEDS_EXPORTER
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["unet", "super_resolution", "colorization_keep_luminance"])
 def test_exported_generator_matches_torch_at_several_sizes(tmp_path, kind):
@@ -60,6 +67,7 @@ def test_exported_generator_matches_torch_at_several_sizes(tmp_path, kind):
     assert_parity(module, path, shapes, images)
 
 
+@NEEDS_EXPORTER
 @pytest.mark.slow
 def test_spade_exports_at_a_fixed_size(tmp_path):
     torch.manual_seed(0)
@@ -86,6 +94,7 @@ def test_a_failed_size_dynamic_export_says_what_to_do(monkeypatch, tmp_path):
         raise RuntimeError("Constraints violated (test)")
 
     monkeypatch.setattr(module, "to_onnx", refuse)
+    monkeypatch.setattr(torch, "__version__", "2.14.1")  # past the release check
     with pytest.raises(ValueError, match=r"SPADEGenerator could not .* pass dynamic_size=False"):
         module.export_onnx(tmp_path / "x.onnx", (1, 6, 64, 32))
     assert module.training
