@@ -9,26 +9,22 @@ torch 2.8 with onnxscript 0.6.1 passes every test, as does torch 2.14.1.
 
 from __future__ import annotations
 
-import re
-
 import torch
+from torch.torch_version import TorchVersion
 
 ONNX_EXPORT_MIN_TORCH = (2, 8)
 
 
-def torch_release(version: str) -> tuple[int, int]:
-    """``"2.8.0+cu128"`` -> ``(2, 8)``; ``"2.10.0a0+git1234"`` -> ``(2, 10)``."""
-    match = re.match(r"(\d+)\.(\d+)", version)
-    if match is None:
-        raise ValueError(f"version: expected 'MAJOR.MINOR...', got {version!r}")
-    return int(match.group(1)), int(match.group(2))
+def exports_onnx_correctly(version: str) -> bool:
+    """Whether torch ``version`` (e.g. ``"2.8.0+cu128"``) is at least ``ONNX_EXPORT_MIN_TORCH``."""
+    return TorchVersion(version) >= ONNX_EXPORT_MIN_TORCH
 
 
 def check_onnx_exporter(version: str | None = None) -> None:
     """Raise ``RuntimeError`` unless ``version`` (default: the installed torch's) exports to ONNX
     correctly, i.e. is at least ``ONNX_EXPORT_MIN_TORCH``."""
     version = str(torch.__version__) if version is None else version
-    if torch_release(version) < ONNX_EXPORT_MIN_TORCH:
+    if not exports_onnx_correctly(version):
         needed = ".".join(map(str, ONNX_EXPORT_MIN_TORCH))
         raise RuntimeError(
             f"export_onnx needs torch >= {needed}, found torch {version}: earlier releases' ONNX "

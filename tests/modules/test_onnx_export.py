@@ -10,7 +10,7 @@ from cfl_lightning.modules import (
     SemanticSynthesisModule,
     SuperResolutionModule,
 )
-from cfl_lightning.modules.onnx_exporter import ONNX_EXPORT_MIN_TORCH, torch_release
+from cfl_lightning.modules.onnx_exporter import exports_onnx_correctly
 from cfl_lightning.networks import ResidualSRGenerator, SPADEGenerator, UNetGenerator
 
 REASON = "the onnx extra is not installed: pip install -e '.[onnx]'"
@@ -18,7 +18,7 @@ ort = pytest.importorskip("onnxruntime", reason=REASON)
 pytest.importorskip("onnxscript", reason=REASON)
 # export_onnx refuses older torch releases (tests/modules/test_onnx_exporter.py).
 NEEDS_EXPORTER = pytest.mark.skipif(
-    torch_release(torch.__version__) < ONNX_EXPORT_MIN_TORCH,
+    not exports_onnx_correctly(str(torch.__version__)),
     reason=f"export_onnx needs torch >= 2.8, found {torch.__version__}",
 )
 # ONNX Runtime and PyTorch order float32 sums differently; outputs are in [-1, 1].
